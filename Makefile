@@ -1,0 +1,39 @@
+# dplrepro: two commands on a fresh machine.
+#   make book   create/update .venv, run every chapter (quick profile), build the HTML book
+#   make test   same environment, run the whole test suite
+# Data come from $DPLREPRO_DATA (default: the project's data/); with no real data the
+# chapters fall back to the embedded synthetic twin and say so.
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PROFILE ?= quick
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.dplrepro-installed
+
+.PHONY: install book test chapter clean
+
+install: $(STAMP)
+
+# torch is pinned to 2.13.0 (pip finds the CPU wheel on a CPU machine; a GPU user gets CUDA).
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[book,dev]"
+	@touch $(STAMP)
+
+book: $(STAMP)
+	$(VENV)/bin/dplrepro book --profile $(PROFILE)
+
+# pytest exit code 5 (no tests collected) is a failure, never a pass.
+test: $(STAMP)
+	@$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests -- failing"; exit 1; fi; \
+	exit $$rc
+
+# make chapter NAME=data_tour [PROFILE=full]
+chapter: $(STAMP)
+	$(VENV)/bin/dplrepro run $(NAME) --profile $(PROFILE)
+
+clean:
+	rm -rf _build

