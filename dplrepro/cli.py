@@ -54,8 +54,10 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
 
     if args.dataset != "camels-us":
         raise SystemExit(f"no automated download for {args.dataset!r}; see data/README.md")
-    path = download_camels_us(Path(args.dest) if args.dest else None)
-    print(f"downloaded and unpacked into {path}")
+    hashes = dict(_parse_params(args.sha256)) if args.sha256 else None
+    paths = download_camels_us(Path(args.dest) if args.dest else None, archives=args.archives or None, sha256=hashes)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
     return 0
 
 
@@ -106,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_data_check)
     download = data_sub.add_parser("download", help="download official archives (SHA-256 checked)")
     download.add_argument("dataset", choices=["camels-us"])
-    download.add_argument("--dest", help="folder to unpack into (default: the data folder)")
+    download.add_argument("--dest", help="folder to unpack into (default: <data>/camels_us_raw)")
+    download.add_argument("--archives", nargs="*", help="only these archives (e.g. timeseries attributes)")
+    download.add_argument("--sha256", action="append", default=[], metavar="ARCHIVE=HASH",
+                          help="SHA-256 you verified yourself, for an archive without a published one")
     download.set_defaults(func=_cmd_data_download)
     prepare = data_sub.add_parser("prepare", help="convert a raw archive into the analysis-ready NetCDF")
     prepare.add_argument("dataset", choices=["camels-us"])

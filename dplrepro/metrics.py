@@ -90,6 +90,10 @@ class _NumpyBackend:
         return np.where(cond, a, b)
 
     @staticmethod
+    def full(x, v):
+        return np.full_like(x, v)
+
+    @staticmethod
     def sqrt(x):
         return np.sqrt(x)
 
@@ -161,6 +165,9 @@ class _TorchBackend:
 
     def where(self, cond, a, b):
         return self.t.where(cond, a, b)
+
+    def full(self, x, v):
+        return self.t.full_like(x, v)
 
     def sqrt(self, x):
         return self.t.sqrt(x)
@@ -302,15 +309,15 @@ def _run_xarray(core: Callable, sim, obs, dim: str, name: str, **kw):
 def _safe_div(B, num, den, ok):
     """num/den where ``ok & den != 0``, NaN elsewhere; no inf/NaN in unused branch."""
     ok = ok & (den != 0)
-    q = num / B.where(ok, den, den * 0 + 1)
-    return B.where(ok, q, q * 0 + math.nan)
+    q = num / B.where(ok, den, B.full(den, 1))
+    return B.where(ok, q, B.full(q, math.nan))
 
 
 def _safe_sqrt(B, x):
     """sqrt with a zero (not inf/NaN) gradient at x <= 0; returns 0 there."""
     pos = x > 0
-    r = B.sqrt(B.where(pos, x, x * 0 + 1))
-    return B.where(pos, r, r * 0)
+    r = B.sqrt(B.where(pos, x, B.full(x, 1)))
+    return B.where(pos, r, B.full(r, 0))
 
 
 @dataclass
@@ -334,8 +341,8 @@ def _stats(B, s, o) -> _Stats:
     mask = B.isfinite(s) & B.isfinite(o)
     n = B.as_float(B.count(mask), s)
     ok = n >= 2
-    n_safe = B.where(ok, n, n * 0 + 1)
-    zero = s * 0
+    n_safe = B.where(ok, n, B.full(n, 1))
+    zero = B.full(s, 0)
     s0 = B.where(mask, s, zero)
     o0 = B.where(mask, o, zero)
     ms = B.sum(s0) / n_safe
@@ -351,26 +358,26 @@ def _stats(B, s, o) -> _Stats:
 
 
 def _nan_where_not(B, ok, x):
-    return B.where(ok, x, x * 0 + math.nan)
+    return B.where(ok, x, B.full(x, math.nan))
 
 
 # --------------------------------------------------------------------------- cores
 def _bias_core(B, s, o):
     st = _stats(B, s, o)
-    n_safe = B.where(st.ok, st.n, st.n * 0 + 1)
+    n_safe = B.where(st.ok, st.n, B.full(st.n, 1))
     return _nan_where_not(B, st.ok, B.sum(st.s0 - st.o0) / n_safe)
 
 
 def _rmse_core(B, s, o):
     st = _stats(B, s, o)
-    n_safe = B.where(st.ok, st.n, st.n * 0 + 1)
+    n_safe = B.where(st.ok, st.n, B.full(st.n, 1))
     e = st.s0 - st.o0
     return _nan_where_not(B, st.ok, _safe_sqrt(B, B.sum(e * e) / n_safe))
 
 
 def _ubrmse_core(B, s, o):
     st = _stats(B, s, o)
-    n_safe = B.where(st.ok, st.n, st.n * 0 + 1)
+    n_safe = B.where(st.ok, st.n, B.full(st.n, 1))
     e = st.ds - st.do
     return _nan_where_not(B, st.ok, _safe_sqrt(B, B.sum(e * e) / n_safe))
 
@@ -405,9 +412,9 @@ def _kge_core(B, s, o, return_components=False):
     cv_o = _safe_div(B, sd_o, st.mo, ok_g)
     gamma = _safe_div(B, cv_s, cv_o, ok_g)
     ok = ok_g & B.isfinite(B.detach(r))
-    r_ = B.where(ok, r, r * 0)
-    b_ = B.where(ok, beta, beta * 0)
-    g_ = B.where(ok, gamma, gamma * 0)
+    r_ = B.where(ok, r, B.full(r, 0))
+    b_ = B.where(ok, beta, B.full(beta, 0))
+    g_ = B.where(ok, gamma, B.full(gamma, 0))
     ed = _safe_sqrt(B, (r_ - 1) ** 2 + (b_ - 1) ** 2 + (g_ - 1) ** 2)
     val = _nan_where_not(B, ok, 1 - ed)
     if return_components:
@@ -420,7 +427,7 @@ def _segments(B, s, o, frac, descending):
     mask = B.isfinite(s) & B.isfinite(o)
     n = B.count(mask)
     fill = -math.inf if descending else math.inf
-    zero = s * 0
+    zero = B.full(s, 0)
     ss = B.sort(B.where(mask, s, zero + fill), descending=descending)
     oo = B.sort(B.where(mask, o, zero + fill), descending=descending)
     k = B.seg_len(frac, n)
@@ -437,10 +444,10 @@ def _fhv_core(B, s, o, h=0.02):
 
 def _flv_core(B, s, o, l=0.3):  # noqa: E741
     ss, oo, take, ok = _segments(B, s, o, l, descending=False)
-    one = ss * 0 + 1
+    one = B.full(ss, 1)
     ls = B.log(B.clip_min(B.where(take, ss, one), LOG_FLOOR))
     lo = B.log(B.clip_min(B.where(take, oo, one), LOG_FLOOR))
-    zero = ss * 0
+    zero = B.full(ss, 0)
     sum_s = B.sum(B.where(take, ls - ls[..., :1], zero))  # index 0 = segment minimum
     sum_o = B.sum(B.where(take, lo - lo[..., :1], zero))
     return -100 * _safe_div(B, sum_s - sum_o, sum_o, ok)

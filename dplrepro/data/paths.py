@@ -18,11 +18,11 @@ DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 #: How a user obtains each top-level dataset (shown in "file not found" errors).
 OBTAIN = {
     "camels_us.nc": "dplrepro data download camels-us && dplrepro data prepare camels-us",
-    "camels_us_raw": "dplrepro data download camels-us",
-    "camels_gb.nc": "download CAMELS-GB (Coxon et al. 2020, UKCEH EIDC) and Caravan; see data/README.md",
-    "caravan_attributes": "download Caravan (Kratzert et al. 2023, Zenodo) attributes; see data/README.md",
-    "smap_conus.nc": "download SMAP L3 + NLDAS-2 as prepared by Fang et al. (2017); see data/README.md",
-    "natural_earth": "download Natural Earth GeoJSON boundaries; see data/README.md",
+    "camels_us_raw": "dplrepro data download camels-us (official NCAR files, Zenodo record 15529996; see data/README.md)",
+    "camels_gb.nc": "no automated download: CAMELS-GB (Coxon et al. 2020, UKCEH EIDC, doi:10.5285/8344e4f3-d2ea-44f5-8afa-86d2987543a9) and Caravan; see data/README.md",
+    "caravan_attributes": "no automated download: Caravan attributes (Kratzert et al. 2023, Zenodo doi:10.5281/zenodo.6522634); see data/README.md",
+    "smap_conus.nc": "no automated download: SMAP L3 (NASA NSIDC SPL3SMP) + NLDAS-2 (NASA GES DISC) as prepared by Fang et al. (2017); see data/README.md",
+    "natural_earth": "no automated download: Natural Earth GeoJSON layers (naturalearthdata.com, public domain); see data/README.md",
 }
 
 

@@ -18,7 +18,8 @@ Broadcasting
 Every function accepts scalars, NumPy arrays or xarray DataArrays. NumPy inputs follow
 NumPy's broadcasting rules, so for a ``(site, time)`` result pass ``lat[:, None]`` and
 ``doy[None, :]``. DataArrays broadcast by dimension name, so ``lat`` with dim ``basin`` and
-``doy`` with dim ``time`` give a ``(basin, time)`` result. :func:`pet_for_dataset` does this
+``doy`` with dim ``time`` give a ``(basin, time)`` result (DataArray results are ordered:
+``lat``'s dims, then ``doy``'s, then any others). :func:`pet_for_dataset` does this
 for an analysis-ready dataset and always returns ``(site, time)``.
 """
 
@@ -57,7 +58,17 @@ _CELSIUS_UNITS = {"degc", "deg c", "degree_celsius", "degrees_celsius", "celsius
 
 def _clip_lower(x: Any, low: float) -> Any:
     """``max(x, low)`` that keeps NaN and works for NumPy and xarray alike."""
-    return xr.where(x < low, low, x) if isinstance(x, xr.DataArray) else np.where(x < low, low, x)
+    if isinstance(x, xr.DataArray):
+        return x.where(~(x < low), low)  # keeps x's dimension order
+    return np.where(x < low, low, x)
+
+
+def _ordered(result: Any, lat_deg: Any, doy: Any) -> Any:
+    """DataArray results: ``lat``'s dims first, then ``doy``'s, then any others."""
+    if isinstance(result, xr.DataArray):
+        order = [d for x in (lat_deg, doy) if isinstance(x, xr.DataArray) for d in x.dims]
+        result = result.transpose(*dict.fromkeys(d for d in order if d in result.dims), ...)
+    return result
 
 
 def extraterrestrial_radiation(lat_deg: Any, doy: Any) -> Any:
@@ -92,7 +103,7 @@ def extraterrestrial_radiation(lat_deg: Any, doy: Any) -> Any:
         ws * np.sin(phi) * np.sin(delta) + np.cos(phi) * np.cos(delta) * np.sin(ws)
     )
     # Rounding can leave -1e-17 at polar night; radiation cannot be negative.
-    return _clip_lower(ra, 0.0)
+    return _ordered(_clip_lower(ra, 0.0), lat_deg, doy)
 
 
 def radiation_to_mm(ra_mj: Any) -> Any:
@@ -120,7 +131,7 @@ def hargreaves(tmin: Any, tmax: Any, lat_deg: Any, doy: Any) -> Any:
     tmean = 0.5 * (tmin + tmax)
     dtr = _clip_lower(tmax - tmin, 0.0)
     pet = 0.0023 * ra_mm * (tmean + 17.8) * np.sqrt(dtr)
-    return _clip_lower(pet, 0.0)
+    return _ordered(_clip_lower(pet, 0.0), lat_deg, doy)
 
 
 def oudin(tmean: Any, lat_deg: Any, doy: Any) -> Any:
@@ -138,7 +149,7 @@ def oudin(tmean: Any, lat_deg: Any, doy: Any) -> Any:
     """
     ra_mm = radiation_to_mm(extraterrestrial_radiation(lat_deg, doy))
     factor = _clip_lower((tmean + 5.0) / 100.0, 0.0)
-    return ra_mm * factor
+    return _ordered(ra_mm * factor, lat_deg, doy)
 
 
 def _site_dim(ds: xr.Dataset) -> str:

@@ -1,0 +1,117 @@
+"""Parameter networks g: inputs -> process-model parameters (the "g" of dPL).
+
+* :class:`GA` (``gA``) sees normalised forcings and static attributes, an LSTM over the
+  window, a linear head squashed by a sigmoid into [0, 1] per parameter and component.
+* :class:`GZ` (``gz``) additionally encodes a past window of observations of the target
+  (e.g. the previous year's streamflow) with its own LSTM encoder; the encoding is
+  appended to gA's input at every time step.
+
+Both return parameters in the unit interval; :class:`~dplrepro.models.dpl.DplModel`
+scales them to physical bounds with the process model's parameter table. Tensors are
+time-major: ``[time, site, feature]``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["GA", "GZ", "ObservationEncoder"]
+
+
+class GA(nn.Module):
+    """LSTM parameter network on forcings + attributes.
+
+    Parameters
+    ----------
+    n_inputs: features per time step (forcings + attributes, already normalised).
+    param_names: names of the parameters to predict (order of the output dict).
+    nmul: parallel components per parameter.
+    dynamic: names of parameters returned as time series ``[time, site, nmul]``;
+        the others are static ``[site, nmul]``.
+    static_from: ``"last"`` (last time step) or ``"mean"`` (window mean) for static ones.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        param_names: Sequence[str],
+        *,
+        nmul: int = 16,
+        hidden_size: int = 256,
+        dynamic: Sequence[str] = (),
+        static_from: str = "last",
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        if static_from not in ("last", "mean"):
+            raise ValueError(f"static_from must be 'last' or 'mean', got {static_from!r}")
+        unknown = set(dynamic) - set(param_names)
+        if unknown:
+            raise ValueError(f"dynamic parameters {sorted(unknown)} are not among {list(param_names)}")
+        self.param_names = tuple(param_names)
+        self.dynamic = tuple(dynamic)
+        self.nmul = nmul
+        self.static_from = static_from
+        self.input_layer = nn.Linear(n_inputs, hidden_size)
+        self.lstm = nn.LSTM(hidden_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, len(self.param_names) * nmul)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [time, site, n_inputs]`` -> unit-interval parameters ``[time, site, n_params, nmul]``."""
+        if x.dim() != 3:
+            raise ValueError(f"expected input [time, site, feature], got shape {tuple(x.shape)}")
+        h, _ = self.lstm(torch.relu(self.input_layer(x)))
+        out = torch.sigmoid(self.head(self.dropout(h)))
+        return out.view(x.shape[0], x.shape[1], len(self.param_names), self.nmul)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if z is not None:
+            raise ValueError("GA takes no observation history; use GZ")
+        return self._split(self.encode(x))
+
+    def _split(self, unit: torch.Tensor) -> dict[str, torch.Tensor]:
+        static = unit[-1] if self.static_from == "last" else unit.mean(dim=0)
+        return {
+            name: (unit[:, :, i] if name in self.dynamic else static[:, i])
+            for i, name in enumerate(self.param_names)
+        }
+
+
+class ObservationEncoder(nn.Module):
+    """Encode a past observation window ``z [time_z, site, n_z]`` (NaN = missing) to a vector.
+
+    Missing values are replaced by 0 and a 0/1 availability channel is added, so the
+    encoder sees gaps explicitly; the LSTM's last hidden state is the encoding.
+    """
+
+    def __init__(self, n_z: int = 1, hidden_size: int = 32) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(2 * n_z, hidden_size)
+        self.hidden_size = hidden_size
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() == 2:
+            z = z.unsqueeze(-1)
+        present = torch.isfinite(z)
+        filled = torch.where(present, z, torch.zeros_like(z))
+        _, (h, _) = self.lstm(torch.cat([filled, present.to(z.dtype)], dim=-1))
+        return h[-1]
+
+
+class GZ(GA):
+    """gz: gA plus an encoding of a past observation window of the target variable."""
+
+    def __init__(self, n_inputs: int, param_names: Sequence[str], *, n_z: int = 1, z_hidden_size: int = 32, **kwargs):
+        super().__init__(n_inputs + z_hidden_size, param_names, **kwargs)
+        self.z_encoder = ObservationEncoder(n_z, z_hidden_size)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if z is None:
+            raise ValueError("GZ needs an observation history z [time_z, site, n_z]")
+        code = self.z_encoder(z)  # [site, hidden]
+        x = torch.cat([x, code.unsqueeze(0).expand(x.shape[0], -1, -1)], dim=-1)
+        return self._split(self.encode(x))

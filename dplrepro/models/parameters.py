@@ -1,0 +1,153 @@
+"""Named parameter bounds shared by every process model.
+
+A process model declares its parameters once, as a :class:`ParameterTable` of
+:class:`ParameterSpec` (name, bounds, unit, description). Parameters then travel as
+``dict[name, Tensor]`` -- never as a bare tensor indexed by position. The only place a
+position matters is the boundary with a network that emits a ``[..., n_params]`` tensor:
+:meth:`ParameterTable.scale` turns that into a dict (columns follow :attr:`ParameterTable.names`)
+and :meth:`ParameterTable.unscale` turns a dict back into such a tensor.
+
+The table is model-agnostic: HBV and the VIC-style model both use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping
+
+import torch
+
+__all__ = ["ParameterSpec", "ParameterTable", "UnknownParameterError"]
+
+
+class UnknownParameterError(KeyError):
+    """A parameter name that a :class:`ParameterTable` does not hold."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes around it
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One parameter: its ``name``, physical bounds ``[low, high]``, ``unit`` and ``description``."""
+
+    name: str
+    low: float
+    high: float
+    unit: str = "-"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise ValueError(f"parameter name must be a non-empty string, got {self.name!r}")
+        if not float(self.low) < float(self.high):
+            raise ValueError(f"parameter {self.name}: low ({self.low}) must be < high ({self.high})")
+
+    @property
+    def span(self) -> float:
+        return float(self.high) - float(self.low)
+
+    def scale(self, unit_value):
+        """Map a value in [0, 1] linearly to ``[low, high]`` (works for floats and tensors)."""
+        return self.low + unit_value * self.span
+
+    def unscale(self, value):
+        """Inverse of :meth:`scale`: physical value -> position in [0, 1]."""
+        return (value - self.low) / self.span
+
+
+class ParameterTable:
+    """An ordered, by-name collection of :class:`ParameterSpec`.
+
+    ``table["FC"]`` returns the spec, ``"FC" in table`` tests membership, iteration yields
+    specs in order, :attr:`names` gives the order used by :meth:`scale`/:meth:`unscale`.
+    """
+
+    def __init__(self, specs: Iterable[ParameterSpec]) -> None:
+        specs = tuple(specs)
+        for spec in specs:
+            if not isinstance(spec, ParameterSpec):
+                raise TypeError(f"expected ParameterSpec, got {type(spec).__name__}")
+        names = [s.name for s in specs]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"duplicated parameter names: {duplicated}")
+        self._specs: dict[str, ParameterSpec] = {s.name: s for s in specs}
+
+    # ------------------------------------------------------------------ access
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __iter__(self) -> Iterator[ParameterSpec]:
+        return iter(self._specs.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __getitem__(self, name: str) -> ParameterSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise UnknownParameterError(
+                f"unknown parameter {name!r}; this table holds {list(self.names)}"
+            ) from None
+
+    def index(self, name: str) -> int:
+        """Column of ``name`` in tensors used by :meth:`scale`/:meth:`unscale`."""
+        self[name]  # raises a clear error for an unknown name
+        return self.names.index(name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ParameterTable) and tuple(self) == tuple(other)
+
+    def __repr__(self) -> str:
+        rows = ", ".join(f"{s.name}[{s.low:g}, {s.high:g}]" for s in self)
+        return f"ParameterTable({rows})"
+
+    def subset(self, names: Iterable[str]) -> "ParameterTable":
+        """A new table with ``names`` in the given order (unknown names raise)."""
+        return ParameterTable(self[n] for n in names)
+
+    # ------------------------------------------------------------------ bounds
+    def lows(self, device=None, dtype=None) -> torch.Tensor:
+        """Lower bounds, ``Tensor[n_params]`` in :attr:`names` order."""
+        return torch.tensor([float(s.low) for s in self], device=device, dtype=dtype or torch.get_default_dtype())
+
+    def highs(self, device=None, dtype=None) -> torch.Tensor:
+        """Upper bounds, ``Tensor[n_params]`` in :attr:`names` order."""
+        return torch.tensor([float(s.high) for s in self], device=device, dtype=dtype or torch.get_default_dtype())
+
+    # ------------------------------------------------------------------ scaling
+    def scale(self, unit_interval: torch.Tensor, dim: int = -1) -> dict[str, torch.Tensor]:
+        """``Tensor[..., n_params]`` with values in [0, 1] -> ``{name: Tensor[...]}`` in physical units.
+
+        ``dim`` is the axis that holds the parameters (default last; e.g. ``dim=-2`` for a
+        network output ``[time, site, n_params, nmul]``). Values are mapped linearly; they are
+        not clipped, so a value outside [0, 1] lands outside the bounds.
+        """
+        if unit_interval.shape[dim] != len(self):
+            raise ValueError(
+                f"expected {len(self)} parameters {list(self.names)} along dim {dim}, "
+                f"got shape {tuple(unit_interval.shape)}"
+            )
+        columns = unit_interval.unbind(dim)
+        return {spec.name: spec.scale(col) for spec, col in zip(self, columns)}
+
+    def unscale(self, values: Mapping[str, torch.Tensor], dim: int = -1, strict: bool = True) -> torch.Tensor:
+        """Inverse of :meth:`scale`: ``{name: Tensor[...]}`` -> ``Tensor[..., n_params]`` in [0, 1].
+
+        Every name of the table must be present; with ``strict`` (default) a name the table
+        does not hold is an error too (catches typos), otherwise extra names are ignored.
+        """
+        missing = [n for n in self.names if n not in values]
+        if missing:
+            raise UnknownParameterError(f"missing parameters {missing}; this table needs {list(self.names)}")
+        if strict:
+            extra = [n for n in values if n not in self]
+            if extra:
+                raise UnknownParameterError(f"unknown parameters {extra}; this table holds {list(self.names)}")
+        return torch.stack([spec.unscale(values[spec.name]) for spec in self], dim=dim)

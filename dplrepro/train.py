@@ -1,0 +1,273 @@
+"""The one Trainer: mini-batches of sites × time windows, through any DplModel.
+
+Training data are a :class:`SiteTensors` bundle (time-major arrays):
+
+* ``x``       ``[time, site, n_x]``  normalised network inputs (forcings + attributes)
+* ``forcing`` ``{name: [time, site]}`` physical forcings for the process model
+* ``target``  ``[time, site]``        observations (NaN = missing)
+
+Each iteration draws ``batch_sites`` sites and one window start shared by the batch: the
+process model runs ``warmup + window`` days, the first ``warmup`` days spin up its
+states without gradient, the loss is on the last ``window`` days. For gz the observation history is the ``history`` days of ``target`` that precede
+the loss window (never the window itself).
+
+Cost is counted in **forward runs per site**: simulated site-days divided by
+(number of sites × training-period length), i.e. how many times, on average, each site's
+whole training period has been simulated -- the paper's cost axis.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .losses import get_loss
+from .utils import atomic_path, resolve_device
+
+log = logging.getLogger("dplrepro.train")
+
+__all__ = ["SiteTensors", "TrainConfig", "Trainer", "TrainHistory"]
+
+
+@dataclass
+class SiteTensors:
+    """Time-major arrays for a set of sites over one period (see module docstring)."""
+
+    x: np.ndarray
+    forcing: dict[str, np.ndarray]
+    target: np.ndarray
+    site_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        t, s = self.target.shape
+        if self.x.shape[:2] != (t, s):
+            raise ValueError(f"x has shape {self.x.shape}, expected [time={t}, site={s}, feature]")
+        for name, arr in self.forcing.items():
+            if arr.shape != (t, s):
+                raise ValueError(f"forcing {name!r} has shape {arr.shape}, expected [time={t}, site={s}]")
+        if not np.isfinite(self.x).all():
+            raise ValueError("network inputs x contain NaN/inf: fill or drop them before training")
+
+    @property
+    def n_time(self) -> int:
+        return self.target.shape[0]
+
+    @property
+    def n_sites(self) -> int:
+        return self.target.shape[1]
+
+
+@dataclass
+class TrainConfig:
+    """Training settings (documented defaults follow the δHBV / dPL practice)."""
+
+    epochs: int = 50
+    batch_sites: int = 100
+    window: int = 365          # days with loss per sample
+    warmup: int = 365          # spin-up days before the window (no gradient inside the model)
+    history: int = 365         # gz: days of past observations fed to the encoder
+    iterations_per_epoch: int | None = None  # default: enough draws to cover every site-day ~once
+    loss: str = "rmse_combined"
+    optimizer: str = "adadelta"  # adadelta | adam
+    learning_rate: float = 1.0   # adadelta's default; use ~1e-3 for adam
+    clip_grad_norm: float | None = 1.0
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 1    # epochs
+    show_progress: bool = True
+
+
+@dataclass
+class TrainHistory:
+    epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    forward_runs_per_site: list[float] = field(default_factory=list)
+    wall_time_s: list[float] = field(default_factory=list)
+
+
+class Trainer:
+    """Train a :class:`~dplrepro.models.dpl.DplModel` on :class:`SiteTensors`.
+
+    ``checkpoint_dir`` (optional) holds ``checkpoint.pt``, written atomically after every
+    ``checkpoint_every`` epochs; :meth:`fit` resumes from it when present, so a killed
+    run continues where it stopped. ``extra_state`` (e.g. the normaliser's state) is
+    stored in the checkpoint with the model.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: TrainConfig,
+        *,
+        checkpoint_dir: str | Path | None = None,
+        extra_state: dict[str, Any] | None = None,
+        loss_fn: Callable | None = None,
+    ) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
+        self.loss_fn = loss_fn or get_loss(config.loss)
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.extra_state = extra_state or {}
+        self.history = TrainHistory()
+        self.start_epoch = 0
+        self.generator = np.random.default_rng(config.seed)
+        if config.optimizer == "adadelta":
+            self.optimizer = torch.optim.Adadelta(self.model.parameters(), lr=config.learning_rate)
+        elif config.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        else:
+            raise ValueError(f"optimizer must be 'adadelta' or 'adam', got {config.optimizer!r}")
+
+    # ------------------------------------------------------------------ batches
+    def _first_loss_day(self) -> int:
+        return self.config.warmup + (self.config.history if self._uses_history else 0)
+
+    @property
+    def _uses_history(self) -> bool:
+        return bool(getattr(self.model, "uses_history", False))
+
+    def _tensor(self, arr: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(arr), dtype=torch.float32, device=self.device)
+
+    def batch(self, data: SiteTensors, sites: np.ndarray, start: int, window: int | None = None) -> dict[str, torch.Tensor]:
+        """Tensors for ``sites`` and the sample whose LOSS window starts at day ``start``."""
+        c = self.config
+        lo, hi = start - c.warmup, start + (window or c.window)
+        batch = {
+            "x": self._tensor(data.x[lo:hi, sites]),
+            "forcing": {k: self._tensor(v[lo:hi, sites]) for k, v in data.forcing.items()},
+            "target": self._tensor(data.target[start:hi, sites]),
+        }
+        if self._uses_history:
+            batch["z"] = self._tensor(data.target[start - c.history : start, sites])
+        return batch
+
+    def _run(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.model(batch["x"], batch["forcing"], batch.get("z"))
+
+    # ------------------------------------------------------------------ training
+    def iterations_per_epoch(self, data: SiteTensors) -> int:
+        c = self.config
+        if c.iterations_per_epoch:
+            return c.iterations_per_epoch
+        usable = data.n_time - self._first_loss_day()
+        return max(1, math.ceil(data.n_sites / min(c.batch_sites, data.n_sites)) * math.ceil(usable / c.window))
+
+    def fit(self, data: SiteTensors, *, resume: bool = True) -> TrainHistory:
+        c = self.config
+        first = self._first_loss_day()
+        if data.n_time < first + c.window:
+            raise ValueError(
+                f"training period has {data.n_time} days; need at least warmup ({c.warmup})"
+                f"{' + history (' + str(c.history) + ')' if self._uses_history else ''} + window ({c.window})"
+            )
+        if resume:
+            self.load_checkpoint()
+        n_iter = self.iterations_per_epoch(data)
+        batch_sites = min(c.batch_sites, data.n_sites)
+        site_days_per_iter = batch_sites * (c.warmup + c.window)
+        runs_per_iter = site_days_per_iter / (data.n_sites * data.n_time)
+        done_runs = self.history.forward_runs_per_site[-1] if self.history.forward_runs_per_site else 0.0
+        started = time.time() - (self.history.wall_time_s[-1] if self.history.wall_time_s else 0.0)
+        for epoch in range(self.start_epoch, c.epochs):
+            torch.manual_seed(c.seed + epoch)  # dropout stream per epoch: resuming reproduces it
+            self.model.train()
+            losses = []
+            bar = tqdm(range(n_iter), desc=f"epoch {epoch + 1}/{c.epochs}", disable=not c.show_progress, leave=False)
+            for _ in bar:
+                sites = np.sort(self.generator.choice(data.n_sites, size=batch_sites, replace=False))
+                start = int(self.generator.integers(first, data.n_time - c.window + 1))
+                batch = self.batch(data, sites, start)
+                if not torch.isfinite(batch["target"]).any():
+                    continue
+                out = self._run(batch)
+                loss = self.loss_fn(out["q"] if "q" in out else out["y"], batch["target"])
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if c.clip_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_grad_norm)
+                self.optimizer.step()
+                losses.append(float(loss.detach()))
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            done_runs += runs_per_iter * n_iter
+            self.history.epoch.append(epoch + 1)
+            self.history.loss.append(float(np.mean(losses)) if losses else float("nan"))
+            self.history.forward_runs_per_site.append(done_runs)
+            self.history.wall_time_s.append(time.time() - started)
+            log.info("epoch %d loss %.4f", epoch + 1, self.history.loss[-1])
+            self.start_epoch = epoch + 1
+            if self.checkpoint_dir and ((epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs):
+                self.save_checkpoint()
+        return self.history
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def predict(self, data: SiteTensors, start: int, end: int | None = None, batch_sites: int = 500) -> dict[str, np.ndarray]:
+        """Run the trained model for days ``start..end`` (exclusive) of ``data``, all sites.
+
+        The model is spun up over the ``warmup`` days before ``start`` (and gz reads the
+        ``history`` days before ``start``). Returns numpy arrays ``[time, site]`` for every
+        output plus the predicted parameters.
+        """
+        c = self.config
+        end = data.n_time if end is None else end
+        if start < self._first_loss_day():
+            raise ValueError(f"prediction start {start} leaves no room for warm-up/history ({self._first_loss_day()} days)")
+        self.model.eval()
+        outputs: dict[str, list] = {}
+        for lo in range(0, data.n_sites, batch_sites):
+            sites = np.arange(lo, min(lo + batch_sites, data.n_sites))
+            out = self._run(self.batch(data, sites, start, window=end - start))
+            for key, value in out.items():
+                if key == "params":
+                    for name, p in value.items():
+                        outputs.setdefault(f"param_{name}", []).append(p.float().cpu().numpy())
+                elif torch.is_tensor(value) and value.dim() == 2:
+                    outputs.setdefault(key, []).append(value.float().cpu().numpy())
+        axis = lambda k: 0 if k.startswith("param_") and outputs[k][0].ndim == 2 else 1  # noqa: E731
+        return {k: np.concatenate(v, axis=axis(k)) for k, v in outputs.items()}
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.checkpoint_dir / "checkpoint.pt" if self.checkpoint_dir else None
+
+    def save_checkpoint(self) -> Path:
+        if not self.checkpoint_path:
+            raise ValueError("no checkpoint_dir given")
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.start_epoch,
+            "history": asdict(self.history),
+            "config": asdict(self.config),
+            "numpy_rng": self.generator.bit_generator.state,
+            "extra": self.extra_state,
+        }
+        with atomic_path(self.checkpoint_path) as tmp:
+            torch.save(state, tmp)
+        return self.checkpoint_path
+
+    def load_checkpoint(self) -> bool:
+        """Resume from ``checkpoint.pt`` if present; return whether it was loaded."""
+        path = self.checkpoint_path
+        if not path or not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.start_epoch = int(state["epoch"])
+        self.history = TrainHistory(**state["history"])
+        self.generator.bit_generator.state = state["numpy_rng"]
+        self.extra_state = state.get("extra", {})
+        log.info("resumed from %s at epoch %d", path, self.start_epoch)
+        return True
