@@ -129,7 +129,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ batches
     def _first_loss_day(self) -> int:
-        return self.config.warmup + (self.config.history if self._uses_history else 0)
+        """Earliest day a loss window may start: room for the warm-up (and gz's history)."""
+        return max(self.config.warmup, self.config.history if self._uses_history else 0)
 
     @property
     def _uses_history(self) -> bool:
@@ -167,8 +168,8 @@ class Trainer:
         first = self._first_loss_day()
         if data.n_time < first + c.window:
             raise ValueError(
-                f"training period has {data.n_time} days; need at least warmup ({c.warmup})"
-                f"{' + history (' + str(c.history) + ')' if self._uses_history else ''} + window ({c.window})"
+                f"training period has {data.n_time} days; need at least {first} (warm-up"
+                f"{'/history' if self._uses_history else ''}) + {c.window} (window) days"
             )
         if resume:
             self.load_checkpoint()

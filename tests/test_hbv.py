@@ -45,7 +45,8 @@ def make_forcing(n_time: int, n_site: int, dtype=torch.float64, seed: int = 0) -
     g = torch.Generator().manual_seed(seed)
     day = torch.arange(n_time, dtype=torch.float64).unsqueeze(1)
     offset = torch.linspace(-4.0, 6.0, n_site, dtype=torch.float64)
-    tmean = offset + 9.0 - 13.0 * torch.cos(2 * math.pi * day / 365.25) + 3.0 * torch.randn(n_time, n_site, generator=g, dtype=torch.float64)
+    noise = 3.0 * torch.randn(n_time, n_site, generator=g, dtype=torch.float64)
+    tmean = offset + 9.0 - 13.0 * torch.cos(2 * math.pi * day / 365.25) + noise
     wet = torch.rand(n_time, n_site, generator=g, dtype=torch.float64) < 0.45
     amount = -6.0 * torch.log(torch.rand(n_time, n_site, generator=g, dtype=torch.float64))
     prcp = torch.where(wet, amount, torch.zeros(()))
@@ -324,10 +325,13 @@ def test_snow_routine_by_hand():
 
 
 def test_dry_soil_start_has_finite_gradients():
-    """initial_storage=0 puts SM exactly at 0, where d(0 ** BETA)/dBETA would be NaN without the guard."""
+    """initial_storage=0 puts SM exactly at 0 on the first (snowy) days; without the eps guard
+    d(x ** BETAET)/dx = BETAET * x ** (BETAET - 1) is infinite there for BETAET < 1 -> NaN."""
     model = HBV(nmul=2, warmup=0, routing=True, et_shape=True, initial_storage=0.0)
     forcing = _gradcheck_forcing()
-    params = make_params(model, 2, seed=9, requires_grad=True)
+    params = make_params(model, 2, seed=9)
+    params["BETAET"] = torch.tensor([[0.5, 2.5], [0.4, 0.9]], dtype=torch.float64)
+    params = {k: v.requires_grad_(True) for k, v in params.items()}
     model(forcing, params)["q"].sum().backward()
     for name, p in params.items():
         assert torch.isfinite(p.grad).all(), name
@@ -358,7 +362,8 @@ def test_recession_without_precipitation_is_monotone():
     n_site, n_wet, n_dry = 8, 400, 250
     n_time = n_wet + n_dry
     g = torch.Generator().manual_seed(11)
-    prcp = torch.where(torch.rand(n_time, n_site, generator=g) < 0.5, 10.0 * torch.rand(n_time, n_site, generator=g), torch.zeros(()))
+    wet = torch.rand(n_time, n_site, generator=g) < 0.5
+    prcp = torch.where(wet, 10.0 * torch.rand(n_time, n_site, generator=g), torch.zeros(()))
     prcp = prcp.to(torch.float64)
     prcp[n_wet:] = 0.0
     forcing = {
@@ -441,7 +446,8 @@ def test_warmup_is_dropped_and_runs_without_grad():
         assert torch.all(leaf.grad[:warmup] == 0)
         assert leaf.grad[warmup:].abs().sum() > 0
     with pytest.raises(ValueError, match="warmup"):
-        spun({k: v[:warmup] for k, v in forcing.items()}, {k: v[:warmup] if v.dim() == 3 else v for k, v in params.items()})
+        short = {k: v[:warmup] if v.dim() == 3 else v for k, v in params.items()}
+        spun({k: v[:warmup] for k, v in forcing.items()}, short)
 
 
 def test_input_checks():

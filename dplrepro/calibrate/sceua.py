@@ -63,9 +63,12 @@ Batching design
   algorithm whatever the batch, hence a site's trajectory depends only on ``seed``, its
   stream id (default: its index) and its own objective -- calibrating N sites together
   gives bit-for-bit the same result per site as calibrating each alone with
-  ``streams=[k]`` (given an objective that treats sites independently and the same
-  device/dtype). ``torch.Generator`` is not used because one generator shared by all
-  sites would make each site's result depend on the batch composition.
+  ``streams=[k]`` -- provided the objective's value for a site is itself bit-identical
+  whatever the batch (true for elementwise analytic objectives; a model whose kernels
+  round differently for different batch sizes, e.g. FFT or matmul, agrees only to
+  rounding, which can in rare near-ties change a decision) and the same device/dtype.
+  ``torch.Generator`` is not used because one generator shared by all sites would make
+  each site's result depend on the batch composition.
 """
 
 from __future__ import annotations
@@ -436,9 +439,9 @@ def sceua(
             active = was_active & (code == 0)
             hist_f.append(best_f.clone())
             hist_n.append(n_eval.clone())
-            bar.update(1)
             if progress:
-                bar.set_postfix(active=int(active.sum()), median_f=float(best_f.median()))
+                bar.set_postfix(active=int(active.sum()), median_f=float(best_f.median()), refresh=False)
+            bar.update(1)
     finally:
         bar.close()
 

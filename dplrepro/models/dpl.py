@@ -19,11 +19,7 @@ __all__ = ["DplModel", "scale_to_bounds"]
 
 def scale_to_bounds(unit: Mapping[str, torch.Tensor], table) -> dict[str, torch.Tensor]:
     """Map unit-interval parameters (by name) to physical values with ``table``'s bounds."""
-    out = {}
-    for name, value in unit.items():
-        spec = table[name]
-        out[name] = spec.low + value * (spec.high - spec.low)
-    return out
+    return {name: table[name].scale(value) for name, value in unit.items()}
 
 
 class DplModel(nn.Module):

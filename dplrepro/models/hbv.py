@@ -35,9 +35,13 @@ closes to round-off.
 
 Choices documented here
 -----------------------
-* ``eps = 1e-6`` in the power terms keeps ``0 ** BETA`` away from the ``log(0)`` of its gradient
-  with respect to BETA (a NaN otherwise). It lets ``to_soil * eps ** BETA`` (< 1e-6 of the
-  input) recharge from a bone-dry soil, which is still mass conserving.
+* The ratios inside the power terms are clamped to ``[eps, 1]`` with ``eps = 1e-6``: at a bone-dry
+  soil (SM = 0) the gradient ``BETAET * x ** (BETAET - 1)`` is infinite for BETAET < 1 (a NaN
+  after the chain rule), and ``0 ** BETA`` has a ``log(0)`` in its BETA-gradient (torch masks
+  that one, the clamp does not rely on it). The price: ``to_soil * eps ** BETA`` (< 1e-6 of the
+  input) recharges from a bone-dry soil, and ET from a nearly dry soil is at least
+  ``PET * eps ** BETAET`` (still capped by SM) -- both mass conserving. The upper clamp at 1
+  keeps ``SM / FC <= 1`` when a dynamic FC shrinks below the stored water.
 * Thresholds use ``torch.minimum``/``relu``/``clamp`` (sub-gradients at kinks); the rain/snow
   split is a hard step in T - TT, so TT receives its gradient through melt and refreezing.
 * Initial storages are ``initial_storage`` (0.001 mm) in every store; the warm-up period
@@ -354,7 +358,9 @@ class HBV(nn.Module):
         state = {"snow_frozen": frozen, "snow_liquid": liquid, "soil_moisture": sm, "suz": suz, "slz": slz}
         return flux, state
 
-    def water_balance(self, forcing: Mapping[str, torch.Tensor], fluxes: Mapping[str, torch.Tensor], states) -> torch.Tensor:
+    def water_balance(
+        self, forcing: Mapping[str, torch.Tensor], fluxes: Mapping[str, torch.Tensor], states
+    ) -> torch.Tensor:
         """Residual ``P - ET - Q - dS`` (mm, ``Tensor[site]``) over the returned period.
 
         ``Q`` is the routed ``q`` and ``dS`` includes the water inside the routing window when

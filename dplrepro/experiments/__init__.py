@@ -1,0 +1,1 @@
+"""Experiment pipelines the chapters call: configuration dataclasses with quick/full profiles."""

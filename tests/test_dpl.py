@@ -1,0 +1,145 @@
+"""Parameter networks, DplModel, losses and the Trainer (short real training runs)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dplrepro.data.splits import TimeWindow
+from dplrepro.data.synthetic import make_virtual_basins
+from dplrepro.experiments.streamflow import (
+    StreamflowConfig, add_forcing_variables, attribute_names, build_inputs, fit_normalizer, make_dpl_model,
+)
+from dplrepro.losses import combined_rmse_loss, get_loss, nse_loss, rmse_loss
+from dplrepro.models.dpl import DplModel
+from dplrepro.models.hbv import HBV
+from dplrepro.models.param_nets import GA, GZ
+from dplrepro.train import SiteTensors, TrainConfig, Trainer
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_losses_on_hand_computed_values():
+    sim = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    obs = torch.tensor([[2.0, float("nan")], [3.0, 2.0]])
+    # valid errors: -1, 0, 2 -> mse = 5/3
+    assert rmse_loss(sim, obs).item() == pytest.approx(math.sqrt(5 / 3), rel=1e-5)
+    # site 0: obs [2,3], var 0.25, mse 0.5 -> 0.5/(0.5+0.1)^2; site 1 has one value -> excluded
+    assert nse_loss(sim, obs).item() == pytest.approx(0.5 / 0.6**2, rel=1e-5)
+    sq = torch.sqrt
+    expected = 0.75 * math.sqrt(5 / 3) + 0.25 * math.sqrt(
+        ((sq(torch.tensor(1.0 + 1e-6)) - sq(torch.tensor(2.0 + 1e-6))) ** 2
+         + 0 + (sq(torch.tensor(4.0 + 1e-6)) - sq(torch.tensor(2.0 + 1e-6))) ** 2).item() / 3)
+    assert combined_rmse_loss(sim, obs).item() == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(KeyError, match="unknown loss 'mae'"):
+        get_loss("mae")
+
+
+def test_parameter_networks_output_shapes_and_bounds():
+    torch.manual_seed(0)
+    hbv = HBV(nmul=3, warmup=5)
+    names = hbv.parameter_table.names
+    x = torch.randn(20, 4, 6)
+    ga = GA(6, names, nmul=3, hidden_size=8, dynamic=("BETA",))
+    out = ga(x)
+    assert out["BETA"].shape == (20, 4, 3) and out["FC"].shape == (4, 3)
+    assert all(float(v.detach().min()) >= 0 and float(v.detach().max()) <= 1 for v in out.values())
+    gz = GZ(6, names, nmul=3, hidden_size=8)
+    z = torch.randn(30, 4)
+    z[::3] = float("nan")  # gaps in the history are allowed
+    out = gz(x, z)
+    assert torch.isfinite(torch.stack([v for v in out.values()])).all()
+    with pytest.raises(ValueError, match="needs an observation history"):
+        gz(x)
+    model = DplModel(GA(6, names, nmul=3, hidden_size=8), hbv)
+    forcing = {"prcp": torch.rand(20, 4) * 5, "tmean": torch.randn(20, 4) * 5, "pet": torch.rand(20, 4) * 2}
+    res = model(x, forcing)
+    for name in names:  # physical parameters inside the table's bounds
+        spec = hbv.parameter_table[name]
+        value = res["params"][name].detach()
+        assert spec.low <= float(value.min()) and float(value.max()) <= spec.high
+    assert res["q"].shape == (15, 4)
+    with pytest.raises(ValueError, match="does not predict"):
+        DplModel(GA(6, names[:-1], nmul=3), hbv)
+
+
+@pytest.fixture(scope="module")
+def twin_inputs():
+    ds = add_forcing_variables(make_virtual_basins(n_basins=12, start="1995-10-01", end="2000-09-30", seed=4))
+    attrs = attribute_names(ds, ("p_mean", "aridity", "frac_snow", "elev_mean", "slope_mean", "sand_frac",
+                                 "clay_frac", "frac_forest", "soil_depth_pelletier", "pet_mean"))
+    train = TimeWindow("1996-10-01", "1998-09-30")
+    test = TimeWindow("1998-10-01", "2000-09-30")
+    norm = fit_normalizer(train.select(ds), attrs)
+    return (build_inputs(ds, train, attrs, norm, warmup=365), build_inputs(ds, test, attrs, norm, warmup=365))
+
+
+def _config(**kw):
+    tc = TrainConfig(epochs=kw.pop("epochs", 6), batch_sites=12, window=365, warmup=365, history=365,
+                     optimizer="adam", learning_rate=1e-2, show_progress=False, device="cpu", **kw)
+    return StreamflowConfig(nmul=2, hidden_size=16, dropout=0.0, train_config=tc)
+
+
+def _train(kind, inputs, epochs, checkpoint_dir=None):
+    torch.manual_seed(0)
+    cfg = _config(epochs=epochs)
+    model = make_dpl_model(kind, inputs.tensors.x.shape[-1], cfg)
+    trainer = Trainer(model, cfg.train_config, checkpoint_dir=checkpoint_dir)
+    return trainer, trainer.fit(inputs.tensors)
+
+
+@pytest.mark.slow
+def test_short_training_beats_the_untrained_network_and_is_reproducible(twin_inputs):
+    train, test = twin_inputs
+    torch.manual_seed(0)
+    untrained = Trainer(make_dpl_model("gA", train.tensors.x.shape[-1], _config()), _config().train_config)
+    before = untrained.predict(test.tensors, start=365)
+    trainer, hist = _train("gA", train, epochs=6)
+    after = trainer.predict(test.tensors, start=365)
+    from dplrepro.metrics import nse
+
+    obs = test.tensors.target[365:]
+    nse_before = np.nanmedian(nse(before["q"], obs, axis=0))
+    nse_after = np.nanmedian(nse(after["q"], obs, axis=0))
+    assert hist.loss[-1] < hist.loss[0]
+    assert nse_after > nse_before + 0.2 and nse_after > 0.3, (nse_before, nse_after)
+    # forward runs per site: 6 epochs x iterations x (730 simulated days / 1095 days of training data)
+    assert trainer.iterations_per_epoch(train.tensors) == 2  # ceil(12/12) sites x ceil(730/365) windows
+    assert hist.forward_runs_per_site[-1] == pytest.approx(6 * 2 * 730 / 1095)
+    _, hist2 = _train("gA", train, epochs=6)
+    assert hist2.loss == hist.loss  # seeded CPU reruns are identical
+
+
+@pytest.mark.slow
+def test_checkpoint_resume_reproduces_an_uninterrupted_run(twin_inputs, tmp_path):
+    train, _ = twin_inputs
+    _, straight = _train("gz", train, epochs=4)
+    _, first = _train("gz", train, epochs=2, checkpoint_dir=tmp_path)
+    assert (tmp_path / "checkpoint.pt").exists()
+    resumed_trainer, resumed = _train("gz", train, epochs=4, checkpoint_dir=tmp_path)
+    assert resumed.epoch == [1, 2, 3, 4]
+    assert resumed.loss == pytest.approx(straight.loss, rel=1e-6)
+
+
+def test_trainer_rejects_too_short_periods_and_bad_inputs():
+    x = np.zeros((100, 3, 2), np.float32)
+    f = {k: np.zeros((100, 3), np.float32) for k in ("prcp", "tmean", "pet")}
+    with pytest.raises(ValueError, match="forcing 'pet' has shape"):
+        SiteTensors(x, {**f, "pet": np.zeros((99, 3), np.float32)}, np.zeros((100, 3), np.float32))
+    bad = x.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="contain NaN"):
+        SiteTensors(bad, f, np.zeros((100, 3), np.float32))
+    cfg = _config()
+    model = make_dpl_model("gA", 2, cfg)
+    with pytest.raises(ValueError, match="training period has 100 days"):
+        Trainer(model, cfg.train_config).fit(SiteTensors(x, f, np.zeros((100, 3), np.float32)))
