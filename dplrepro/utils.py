@@ -75,3 +75,15 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+def config_hash(obj: Any, length: int = 10) -> str:
+    """Short stable hash of a JSON-serialisable configuration (keys sorted).
+
+    Cached results are stored under this hash, so a changed parameter never reuses a
+    stale result and an unchanged one never retrains.
+    """
+    import hashlib
+
+    text = json.dumps(obj, sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]

@@ -6,6 +6,7 @@ models are time-major ``[time, basin, feature]``; everything else stays in xarra
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -30,7 +31,8 @@ log = logging.getLogger("dplrepro.experiments")
 
 __all__ = [
     "CAMELS_ATTRIBUTES", "StreamflowConfig", "PROFILES", "add_forcing_variables", "attribute_names",
-    "build_inputs", "make_dpl_model", "train_dpl", "evaluate_streamflow", "calibrate_sceua",
+    "build_inputs", "make_dpl_model", "train_dpl", "evaluate_streamflow", "calibrate_sceua", "select_basins",
+    "simulate_hbv", "untrained_prediction", "fit_normalizer", "Inputs", "SceuaCalibration",
 ]
 
 #: Static CAMELS attributes used as network inputs (no streamflow signatures: those leak
@@ -210,3 +212,119 @@ def evaluate_streamflow(sim: np.ndarray, obs: np.ndarray, basins: np.ndarray) ->
         "nse": nse(sim, obs, axis=0),
         "kge": comps["kge"], "kge_r": comps["r"], "kge_beta": comps["beta"], "kge_gamma": comps["gamma"],
     }, index=pd.Index(basins, name="basin"))
+
+
+def select_basins(ds: xr.Dataset, config: StreamflowConfig, min_valid_fraction: float = 0.5) -> xr.Dataset:
+    """Basins usable for both periods, then (if ``config.n_basins``) a seeded, spread-out subset.
+
+    A basin needs complete forcings and at least ``min_valid_fraction`` of days with
+    streamflow in the training and in the test period; the others are dropped with a
+    logged count (never silently).
+    """
+    keep = np.ones(ds.sizes["basin"], bool)
+    for period in (config.train, config.test):
+        sub = period.select(ds)
+        keep &= (sub["qobs"].notnull().mean("time") >= min_valid_fraction).values
+        for v in ("prcp", "tmin", "tmax"):
+            if v in sub:
+                keep &= sub[v].notnull().all("time").values
+    dropped = ds["basin"].values[~keep]
+    if dropped.size:
+        log.warning("%d basins dropped (incomplete forcing or < %.0f%% streamflow in a period): %s",
+                    dropped.size, 100 * min_valid_fraction, ", ".join(map(str, dropped[:10])))
+    ds = ds.isel(basin=np.flatnonzero(keep))
+    if config.n_basins and config.n_basins < ds.sizes["basin"]:
+        rng = np.random.default_rng(config.seed)
+        ds = ds.isel(basin=np.sort(rng.choice(ds.sizes["basin"], config.n_basins, replace=False)))
+    return ds
+
+
+def _hbv_forcing(inputs: Inputs, device, dtype=torch.float32) -> dict[str, torch.Tensor]:
+    return {k: torch.as_tensor(v, dtype=dtype, device=device) for k, v in inputs.tensors.forcing.items()}
+
+
+def simulate_hbv(params: dict[str, np.ndarray], inputs: Inputs, config: StreamflowConfig, *, nmul: int = 1,
+                 device: str = "auto") -> np.ndarray:
+    """Run HBV with given physical parameters (``{name: [basin] or [basin, nmul]}``); returns ``[time, basin]``
+    after the warm-up."""
+    from ..utils import resolve_device
+
+    dev = resolve_device(device)
+    model = HBV(nmul=nmul, warmup=inputs.first_day, routing=config.routing)
+    p = {}
+    for name in model.parameter_table.names:
+        value = torch.as_tensor(np.asarray(params[name]), dtype=torch.float32, device=dev)
+        p[name] = value.reshape(-1, 1).expand(-1, nmul).contiguous() if value.dim() == 1 else value
+    with torch.no_grad():
+        return model(_hbv_forcing(inputs, dev), p)["q"].cpu().numpy()
+
+
+def untrained_prediction(inputs: Inputs, config: StreamflowConfig, device: str = "auto") -> np.ndarray:
+    """Streamflow of a freshly initialised (seeded) gA network: the 'before training' reference."""
+    torch.manual_seed(config.seed)
+    model = make_dpl_model("gA", inputs.tensors.x.shape[-1], config)
+    tc = replace(config.train_config, device=device, show_progress=False)
+    return Trainer(model, tc).predict(inputs.tensors, start=inputs.first_day)["q"]
+
+
+@dataclass
+class SceuaCalibration:
+    """Per-basin SCE-UA result: physical parameters, model runs used, convergence."""
+
+    params: dict[str, np.ndarray]
+    n_evaluations: np.ndarray
+    converged: np.ndarray
+    objective: np.ndarray
+    history_f: np.ndarray
+    history_n_evaluations: np.ndarray
+
+
+def calibrate_sceua(train: Inputs, config: StreamflowConfig, *, cache: Path | None = None, device: str = "auto",
+                    progress: bool = True) -> SceuaCalibration:
+    """Calibrate a one-component HBV per basin with batched SCE-UA, minimising 1 − NSE.
+
+    With ``cache`` (a NetCDF path), a finished calibration is loaded instead of rerun;
+    the file is written atomically when a calibration finishes.
+    """
+    from ..calibrate.sceua import SceuaSettings, calibrate_process_model
+    from ..utils import atomic_path, resolve_device
+
+    if cache is not None and Path(cache).exists():
+        with xr.open_dataset(cache) as c:
+            c = c.load()
+        names = [v.removeprefix("param_") for v in c.data_vars if v.startswith("param_")]
+        return SceuaCalibration({n: c[f"param_{n}"].values for n in names}, c["n_evaluations"].values,
+                                c["converged"].values.astype(bool), c["objective"].values,
+                                c["history_f"].values, c["history_n_evaluations"].values)
+    dev = resolve_device(device)
+    first = train.first_day
+    model = HBV(nmul=1, warmup=first, routing=config.routing)
+    forcing = _hbv_forcing(train, dev)
+    obs = torch.as_tensor(train.tensors.target[first:], dtype=torch.float32, device=dev)
+
+    def one_minus_nse(sim: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
+        return 1.0 - nse(sim, o, axis=0)
+
+    settings = SceuaSettings(ngs=config.sceua_ngs, maxn=config.sceua_maxn, kstop=config.sceua_kstop, seed=config.seed)
+    cal = calibrate_process_model(model, forcing, obs, model.parameter_table, one_minus_nse, settings,
+                                  param_transform=lambda name, v: v.reshape(-1, 1).to(torch.float32),
+                                  progress=progress)
+    r = cal.result
+    out = SceuaCalibration(
+        params={k: v.detach().cpu().numpy().astype(np.float64) for k, v in cal.params.items()},
+        n_evaluations=r.n_evaluations.cpu().numpy(), converged=r.converged.cpu().numpy(),
+        objective=r.f.cpu().numpy(), history_f=r.history_f.cpu().numpy(),
+        history_n_evaluations=r.history_n_evaluations.cpu().numpy(),
+    )
+    if cache is not None:
+        ds = xr.Dataset(
+            {f"param_{k}": ("basin", v) for k, v in out.params.items()}
+            | {"n_evaluations": ("basin", out.n_evaluations), "converged": ("basin", out.converged.astype(np.int8)),
+               "objective": ("basin", out.objective), "history_f": (("loop", "basin"), out.history_f),
+               "history_n_evaluations": (("loop", "basin"), out.history_n_evaluations)},
+            coords={"basin": train.basins},
+            attrs={"objective": "1 - NSE over the training period", "settings": json.dumps(asdict(settings))},
+        )
+        with atomic_path(cache) as tmp:
+            ds.to_netcdf(tmp)
+    return out
