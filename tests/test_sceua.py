@@ -298,7 +298,7 @@ def test_calibrate_process_model_flattens_points_into_virtual_sites():
 
 
 def test_comparable_to_spotpy_on_toy_hydrology_model():
-    spotpy = pytest.importorskip("spotpy")
+    import spotpy  # a declared dev dependency: a missing install must fail, not skip
     P, obs, _ = toy_data(T=500, n_sites=1)
     maxn, ngs = 1500, 5
     model = ToyModel()
