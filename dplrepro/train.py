@@ -76,6 +76,7 @@ class TrainConfig:
     history: int = 365         # gz: days of past observations fed to the encoder
     iterations_per_epoch: int | None = None  # default: enough draws to cover every site-day ~once
     loss: str = "rmse_combined"
+    output: str = "q"            # the model output compared with the target (e.g. "q", "sm_surface")
     optimizer: str = "adadelta"  # adadelta | adam
     learning_rate: float = 1.0   # adadelta's default; use ~1e-3 for adam
     clip_grad_norm: float | None = 1.0
@@ -191,7 +192,9 @@ class Trainer:
                 if not torch.isfinite(batch["target"]).any():
                     continue
                 out = self._run(batch)
-                loss = self.loss_fn(out["q"] if "q" in out else out["y"], batch["target"])
+                if c.output not in out:
+                    raise KeyError(f"model output {c.output!r} not among {sorted(out)}; set TrainConfig.output")
+                loss = self.loss_fn(out[c.output], batch["target"])
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if c.clip_grad_norm:
@@ -219,7 +222,6 @@ class Trainer:
         ``history`` days before ``start``). Returns numpy arrays ``[time, site]`` for every
         output plus the predicted parameters.
         """
-        c = self.config
         end = data.n_time if end is None else end
         if start < self._first_loss_day():
             raise ValueError(f"prediction start {start} leaves no room for warm-up/history ({self._first_loss_day()} days)")

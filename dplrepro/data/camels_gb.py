@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import xarray as xr
 
 from .camels_us import (
@@ -22,6 +21,7 @@ from .camels_us import (
     _check_variables,
     _filter_by_valid_q,
     _finish,
+    _keep_flagged,
     _normalise_ids,
     _open_dataset,
     _require_dims,
@@ -71,14 +71,8 @@ def load_camels_gb(
         if caravan_only:
             if "has_caravan_attributes" not in raw.data_vars:
                 raise DataFormatError(f"{path} has no 'has_caravan_attributes' variable")
-            flags = raw["has_caravan_attributes"].sel(basin=ds.basin.values).values.astype(bool)
-            if explicit and not flags.all():
-                outside = [str(b) for b, f in zip(ds.basin.values, flags) if not f]
-                raise ValueError(
-                    f"basin(s) {', '.join(outside[:8])} requested with caravan_only=True have "
-                    "no Caravan attributes"
-                )
-            ds = ds.isel(basin=np.flatnonzero(flags))
+            ds = _keep_flagged(ds, raw, "has_caravan_attributes", explicit,
+                               "requested with caravan_only=True have no Caravan attributes")
         ds = _select_time(ds, start, end, path)
         ds = _finish(ds, path)
     return _filter_by_valid_q(ds, explicit=explicit, min_valid=min_valid_qobs, path=path)

@@ -230,6 +230,15 @@ def _filter_by_valid_q(
     return ds
 
 
+def _keep_flagged(ds: xr.Dataset, raw: xr.Dataset, flag: str, explicit: bool, problem: str) -> xr.Dataset:
+    """Keep the basins whose boolean ``flag`` is set; explicitly requested unflagged ones are an error."""
+    flags = raw[flag].sel(basin=ds.basin.values).values.astype(bool)
+    if explicit and not flags.all():
+        outside = [str(b) for b, f in zip(ds.basin.values, flags) if not f]
+        raise ValueError(f"basin(s) {_short_list(outside)} {problem}")
+    return ds.isel(basin=np.flatnonzero(flags))
+
+
 def _finish(ds: xr.Dataset, path: Path) -> xr.Dataset:
     """Load the (already selected) data into memory and record provenance."""
     ds = ds.load()
@@ -290,14 +299,7 @@ def load_camels_us(
                     f"{path} does not say which basins belong to the 531-basin subset "
                     "(no 531_basin_list.txt was available when it was prepared)"
                 )
-            flags = raw["in_531"].sel(basin=ds.basin.values).values.astype(bool)
-            if explicit and not flags.all():
-                outside = [str(b) for b, f in zip(ds.basin.values, flags) if not f]
-                raise ValueError(
-                    f"basin(s) {_short_list(outside)} requested with subset_531=True are "
-                    "not in the 531-basin subset"
-                )
-            ds = ds.isel(basin=np.flatnonzero(flags))
+            ds = _keep_flagged(ds, raw, "in_531", explicit, "requested with subset_531=True are not in the 531-basin subset")
         ds = _select_time(ds, start, end, path)
         ds = _finish(ds, path)
     return _filter_by_valid_q(ds, explicit=explicit, min_valid=min_valid_qobs, path=path)

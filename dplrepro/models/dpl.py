@@ -49,8 +49,16 @@ class DplModel(nn.Module):
         return hasattr(self.parameter_network, "z_encoder")
 
     def parameters_for(self, x: torch.Tensor, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Physical parameters predicted for inputs ``x [time, site, feature]`` (and ``z``)."""
+        """Physical parameters predicted for inputs ``x [time, site, feature]`` (and ``z``).
+
+        Models without parallel components (no ``nmul`` attribute, e.g. the VIC-style
+        model) get parameters without the trailing component dimension.
+        """
         unit = self.parameter_network(x, z) if self.uses_history else self.parameter_network(x)
+        if getattr(self.process_model, "nmul", None) is None:
+            if self.parameter_network.nmul != 1:
+                raise ValueError(f"{type(self.process_model).__name__} has no parallel components: use nmul=1")
+            unit = {k: v.squeeze(-1) for k, v in unit.items()}
         return scale_to_bounds(unit, self.process_model.parameter_table)
 
     def forward(
