@@ -4,7 +4,8 @@ Training data are a :class:`SiteTensors` bundle (time-major arrays):
 
 * ``x``       ``[time, site, n_x]``  normalised network inputs (forcings + attributes)
 * ``forcing`` ``{name: [time, site]}`` physical forcings for the process model
-* ``target``  ``[time, site]``        observations (NaN = missing)
+* ``target``  ``[time, site]``        observations (NaN = missing); ``[time, site, output]``
+  for multi-output targets (e.g. a surrogate learning soil moisture and ET together)
 
 Each iteration draws ``batch_sites`` sites and one window start shared by the batch: the
 process model runs ``warmup + window`` days, the first ``warmup`` days spin up its
@@ -47,7 +48,9 @@ class SiteTensors:
     site_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        t, s = self.target.shape
+        if self.target.ndim not in (2, 3):
+            raise ValueError(f"target must be [time, site] or [time, site, output], got shape {self.target.shape}")
+        t, s = self.target.shape[:2]
         if self.x.shape[:2] != (t, s):
             raise ValueError(f"x has shape {self.x.shape}, expected [time={t}, site={s}, feature]")
         for name, arr in self.forcing.items():
@@ -92,6 +95,7 @@ class TrainHistory:
     loss: list[float] = field(default_factory=list)
     forward_runs_per_site: list[float] = field(default_factory=list)
     wall_time_s: list[float] = field(default_factory=list)
+    evaluations: list[dict] = field(default_factory=list)  # what ``fit(on_epoch_end=...)`` returned
 
 
 class Trainer:
@@ -164,7 +168,14 @@ class Trainer:
         usable = data.n_time - self._first_loss_day()
         return max(1, math.ceil(data.n_sites / min(c.batch_sites, data.n_sites)) * math.ceil(usable / c.window))
 
-    def fit(self, data: SiteTensors, *, resume: bool = True) -> TrainHistory:
+    def fit(self, data: SiteTensors, *, resume: bool = True,
+            on_epoch_end: Callable[["Trainer"], dict | None] | None = None) -> TrainHistory:
+        """Train for ``config.epochs`` (resuming from a checkpoint when present).
+
+        ``on_epoch_end(trainer)`` may return a dict of evaluation numbers (e.g. the RMSE
+        on all training sites); it is stored in ``history.evaluations`` with the epoch's
+        cost, which is how cost-vs-accuracy curves are drawn.
+        """
         c = self.config
         first = self._first_loss_day()
         if data.n_time < first + c.window:
@@ -209,6 +220,10 @@ class Trainer:
             self.history.wall_time_s.append(time.time() - started)
             log.info("epoch %d loss %.4f", epoch + 1, self.history.loss[-1])
             self.start_epoch = epoch + 1
+            if on_epoch_end is not None:
+                extra = on_epoch_end(self) or {}
+                self.model.train()
+                self.history.evaluations.append({"epoch": epoch + 1, "forward_runs_per_site": done_runs, **extra})
             if self.checkpoint_dir and ((epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs):
                 self.save_checkpoint()
         return self.history
@@ -219,25 +234,29 @@ class Trainer:
         """Run the trained model for days ``start..end`` (exclusive) of ``data``, all sites.
 
         The model is spun up over the ``warmup`` days before ``start`` (and gz reads the
-        ``history`` days before ``start``). Returns numpy arrays ``[time, site]`` for every
-        output plus the predicted parameters.
+        ``history`` days before ``start``). Returns numpy arrays ``[time, site, ...]`` for every
+        output plus the predicted parameters as ``param_<NAME>`` (``[site, ...]``, or
+        ``[time, site, ...]`` for dynamic ones).
         """
         end = data.n_time if end is None else end
         if start < self._first_loss_day():
             raise ValueError(f"prediction start {start} leaves no room for warm-up/history ({self._first_loss_day()} days)")
         self.model.eval()
+        dynamic = set(getattr(getattr(self.model, "parameter_network", None), "dynamic", ()))
         outputs: dict[str, list] = {}
+        site_axis: dict[str, int] = {}
         for lo in range(0, data.n_sites, batch_sites):
             sites = np.arange(lo, min(lo + batch_sites, data.n_sites))
             out = self._run(self.batch(data, sites, start, window=end - start))
             for key, value in out.items():
-                if key == "params":
+                if key == "params":  # static [site, ...]; dynamic [time, site, ...]
                     for name, p in value.items():
                         outputs.setdefault(f"param_{name}", []).append(p.float().cpu().numpy())
-                elif torch.is_tensor(value) and value.dim() == 2:
+                        site_axis[f"param_{name}"] = 1 if name in dynamic else 0
+                elif torch.is_tensor(value) and value.dim() >= 2:  # [time, site, ...]
                     outputs.setdefault(key, []).append(value.float().cpu().numpy())
-        axis = lambda k: 0 if k.startswith("param_") and outputs[k][0].ndim == 2 else 1  # noqa: E731
-        return {k: np.concatenate(v, axis=axis(k)) for k, v in outputs.items()}
+                    site_axis[key] = 1
+        return {k: np.concatenate(v, axis=site_axis[k]) for k, v in outputs.items()}
 
     # ------------------------------------------------------------------ checkpoints
     @property

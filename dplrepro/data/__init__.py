@@ -15,6 +15,7 @@ from .camels_us import HYDRO_SIGNATURE_ATTRIBUTES, load_camels_us, static_attrib
 from .caravan import available_caravan_sources, load_caravan_attributes
 from .catalog import DATASETS, check_datasets
 from .download import download_camels_us, fetch_archive
+from .et import aggregate_8day, load_mod16a2
 from .errors import ChecksumError, DataError, DataFormatError, DataNotFoundError, UnknownSiteError
 from .natural_earth import cartopy_offline, natural_earth_geojson, natural_earth_geometries
 from .normalize import Normalizer
@@ -39,7 +40,7 @@ from .splits import (
 from .synthetic import make_virtual_basins, make_virtual_grid
 
 __all__ = [
-    "CAMELS_TEST", "CAMELS_TRAIN", "ChecksumError", "DATASETS", "DataChoice", "DataError", "DataFormatError",
+    "aggregate_8day", "load_mod16a2", "CAMELS_TEST", "CAMELS_TRAIN", "ChecksumError", "DATASETS", "DataChoice", "DataError", "DataFormatError",
     "DataNotFoundError", "HYDRO_SIGNATURE_ATTRIBUTES", "Normalizer", "PAPER_DENSITY", "SMAP_TEST_1Y",
     "SMAP_TRAIN_1Y", "SMAP_TRAIN_2Y", "TimeWindow", "UnknownSiteError", "available_caravan_sources",
     "cartopy_offline", "check_datasets", "data_dir", "density_mask", "download_camels_us",

@@ -83,7 +83,7 @@ def composite_start(times: Any) -> pd.DatetimeIndex:
     ``start = 1 January + 8 * ((day_of_year - 1) // 8)`` days: DOY 1, 9, ..., 361.
     """
     idx = _as_dates(times).normalize()
-    back = (idx.dayofyear.to_numpy() - 1) % COMPOSITE_DAYS
+    back = (idx.day_of_year.to_numpy() - 1) % COMPOSITE_DAYS
     return idx - pd.to_timedelta(back, unit="D")
 
 
@@ -91,12 +91,12 @@ def composite_length(starts: Any) -> np.ndarray:
     """Number of days of the composite starting at each of ``starts`` (8, or 5/6 at DOY 361)."""
     idx = _as_dates(starts)
     days_in_year = np.where(idx.is_leap_year, 366, 365)
-    doy = idx.dayofyear.to_numpy()
+    doy = idx.day_of_year.to_numpy()
     return np.minimum(COMPOSITE_DAYS, days_in_year - doy + 1).astype(np.int64)
 
 
 def _is_composite_start(idx: pd.DatetimeIndex) -> np.ndarray:
-    return (idx == idx.normalize()) & ((idx.dayofyear.to_numpy() - 1) % COMPOSITE_DAYS == 0)
+    return (idx == idx.normalize()) & ((idx.day_of_year.to_numpy() - 1) % COMPOSITE_DAYS == 0)
 
 
 def _next_start(idx: pd.DatetimeIndex) -> pd.DatetimeIndex:
@@ -245,6 +245,10 @@ def load_mod16a2(
                 " (pass variable=... to choose another)"
             )
         raw = ds[variable].load()
+        # per-site position variables (often data variables in such files) come along as coords
+        extra = {n: ds[n].load() for n in ("lat", "lon", "latitude", "longitude")
+                 if n in ds.data_vars and n != variable and ds[n].ndim == 1 and ds[n].dims[0] in raw.dims
+                 and ds[n].dims[0] != "time"}
     dims = raw.dims
     if "time" not in dims:
         raise DataFormatError(f"{path}: variable {variable!r} has dims {dims}, expected ('site', 'time') -- no 'time' dimension")
@@ -327,7 +331,7 @@ def load_mod16a2(
     values = np.where(missing, np.nan, raw_f * scale + offset).astype(np.float32)
 
     coords: dict[str, Any] = {}
-    for name, c in raw.coords.items():
+    for name, c in [*raw.coords.items(), *extra.items()]:
         if c.dims == (site_dim,):
             coords[_SITE_DIM if name == site_dim else name] = (_SITE_DIM, c.values, c.attrs)
     coords["time"] = times.values.astype("datetime64[ns]")

@@ -1,15 +1,15 @@
-"""Process models (HBV, ...), routing and named parameter tables."""
+"""Process models (HBV, VIC-style), their surrogate, parameter networks and named parameter tables."""
 
+from .dpl import DplModel
+from .gapfill import SmapForecaster
 from .hbv import HBV, HBV_PARAMETERS
+from .param_nets import GA, GZ
 from .parameters import ParameterSpec, ParameterTable, UnknownParameterError
 from .routing import gamma_uh, route
+from .surrogate import LSTMSurrogate
+from .vic_style import VIC_STYLE_PARAMETERS, VICStyle
 
 __all__ = [
-    "HBV",
-    "HBV_PARAMETERS",
-    "ParameterSpec",
-    "ParameterTable",
-    "UnknownParameterError",
-    "gamma_uh",
-    "route",
+    "DplModel", "GA", "GZ", "HBV", "HBV_PARAMETERS", "LSTMSurrogate", "ParameterSpec", "ParameterTable",
+    "SmapForecaster", "UnknownParameterError", "VICStyle", "VIC_STYLE_PARAMETERS", "gamma_uh", "route",
 ]

@@ -112,7 +112,12 @@ def latest_observation(
     if squeeze:
         arr = arr[:, None]
     n_t, n_s = arr.shape
-    fill_arr = np.broadcast_to(np.asarray(fill, dtype=np.float64), (n_s,)) if np.ndim(fill) else np.full(n_s, float(fill))
+    if np.ndim(fill) == 0:
+        fill_arr = np.full(n_s, float(fill))
+    else:
+        fill_arr = np.asarray(fill, dtype=np.float64).reshape(-1)
+        if fill_arr.shape != (n_s,):
+            raise ValueError(f"fill must be a scalar or one value per site ({n_s}); got shape {np.shape(fill)}")
     t_idx = np.arange(n_t)[:, None]
     seen = np.where(np.isfinite(arr), t_idx, -1)
     last_incl = np.maximum.accumulate(seen, axis=0) if n_t else seen
@@ -255,14 +260,16 @@ def _inputs(ds: xr.Dataset, norm: Normalizer, forcings: Sequence[str], statics: 
         if bad.any():
             raise DataFormatError(f"forcing {v!r} has {int(bad.sum())} missing (NaN/inf) values; gap filling needs complete forcing")
         parts.append(norm.transform(raw, v))
+    gaps = {}
     for v in statics:
         z = np.asarray(norm.transform(np.asarray(ds[v].values, dtype=np.float64), v))
         nan = ~np.isfinite(z)
         if nan.any():
-            cells = ds["cell"].values[nan].tolist()
-            log.warning("static attribute %r is missing for cell(s) %s; using the training mean", v, cells[:10])
-            z = np.where(nan, 0.0, z)
+            gaps[v] = ds["cell"].values[nan].tolist()[:10]
+            z = np.where(nan, 0.0, z)  # 0 = the training mean after normalisation
         parts.append(np.broadcast_to(z[None, :], (n_t, n_c)))
+    if gaps:
+        log.warning("static attributes missing (cells shown), replaced by the training mean: %s", gaps)
     return np.stack(parts, axis=-1).astype(np.float32)
 
 
@@ -355,6 +362,9 @@ class GapFillModel:
         obs_da = obs_da.transpose("cell", "time")
         if obs_da.shape != (ds.sizes["cell"], ds.sizes["time"]):
             raise DataFormatError(f"observations have shape {obs_da.shape}; ds has (cell={ds.sizes['cell']}, time={ds.sizes['time']})")
+        for d in ("cell", "time"):
+            if d in obs_da.coords and not np.array_equal(obs_da[d].values, ds[d].values):
+                raise DataFormatError(f"observations' {d!r} coordinate differs from the dataset's (same order required)")
         clim = self.cell_climatology(ds)
         di_value, di_age = latest_observation(_time_major(obs_da), max_age=c.max_age, fill=clim)
         x = _inputs(ds, self.normalizer, c.forcings, c.statics)
@@ -468,6 +478,18 @@ class GapFillModel:
             cells_ds["n_held_out"] = ("cell", hidden.sum(axis=0))
             result["per_cell"] = cells_ds
         return result
+
+    def describe(self) -> dict[str, Any]:
+        """What to record next to results: config, seed, device, training window, wall time, loss."""
+        return {
+            "model": "SmapForecaster (LSTM, data integration)",
+            "config": asdict(self.config),
+            "train_window": str(self.train_window),
+            "device": str(self.device),
+            "train_wall_time_s": self.history.wall_time_s[-1] if self.history.wall_time_s else None,
+            "final_train_rmse": self.history.loss[-1] if self.history.loss else None,
+            "n_train_cells": int(self.climatology.sizes["cell"]),
+        }
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:

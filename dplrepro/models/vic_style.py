@@ -14,7 +14,7 @@ precipitation ``P``, air temperature ``T`` and potential ET ``PET``, in this ord
 
 1. Snow (degree-day): ``snow = P if T < TT else 0``; ``rain = P - snow``; ``S += snow``;
    ``melt = min(CFMAX * max(T - TT, 0), S)``; ``S -= melt``; ``water = rain + melt``.
-2. Infiltration over layers 1+2 by the variable infiltration curve (Liang et al. 1994 eqs. 2-4)
+2. Infiltration over layers 1+2 by the variable infiltration curve (Liang et al. 1994)
    with ``W = W1 + W2``, ``Wm = W1_max + W2_max``, ``b = INFILT``::
 
        i_m = (1 + b) Wm;    i0 = i_m [1 - (1 - W / Wm) ** (1 / (1 + b))]
@@ -33,7 +33,7 @@ precipitation ``P``, air temperature ``T`` and potential ET ``PET``, in this ord
 
    i.e. ``et = PET * sum_i w_i beta_i``: the depth-weighted moisture stress, unstressed above
    75 % of capacity, taken from each layer in proportion to its share and never more than it holds.
-4. ARNO baseflow from layer 3 (Franchini & Pacciani 1991; Liang et al. 1994 eq. 21), on the
+4. ARNO baseflow from layer 3 (Franchini & Pacciani 1991; Liang et al. 1994), on the
    content at the start of this stage::
 
        Qb = Ds Dsmax / (Ws W3_max) W3                                       W3 <= Ws W3_max
@@ -42,13 +42,15 @@ precipitation ``P``, air temperature ``T`` and potential ET ``PET``, in this ord
 
 5. Free (gravity) drainage through the bottom of layer 3, ``Q3 = KSAT (W3 / W3_max) ** EXPT_3``
    (integrated over the day as in 6.), reported as ``drainage_bottom`` and counted in ``runoff``.
-   VIC itself has no such flux (it adds water above ``W3_max`` to baseflow); it is the use made
-   here of the bottom layer's ``EXPT_3``, which VIC's water balance leaves unused. With a large
-   ``EXPT_3`` it only acts near saturation, i.e. as a smooth form of VIC's spill; fix
-   ``EXPT_3 = 30`` to get close to VIC.
+   The papers' bottom layer loses water only by baseflow (and, in VIC, by transpiration), so its
+   Brooks-Corey exponent has no role in their water balance; this flux is the role given here to
+   ``EXPT_3`` (one of the ten calibrated parameters of Tsai et al. 2021). With a large ``EXPT_3``
+   it acts only near saturation, as a smooth overflow of a full bottom layer; fix
+   ``EXPT_3 = 30`` to stay close to the papers.
 6. Drainage 2->3, then 1->2, by Brooks-Corey gravity drainage ``dW/dt = -KSAT (W / W_max) ** EXPT``
-   (VIC's ``Q12``, without residual moisture). VIC evaluates this flux explicitly on hourly
-   sub-steps; here it is integrated exactly over the day for the donor layer alone::
+   (the papers' ``Q12``, with residual moisture 0). Evaluated explicitly once a day it would
+   empty a layer whenever ``KSAT`` is large (hence sub-daily steps in VIC-type codes); here it
+   is integrated exactly over the day for the donor layer alone::
 
        W(1 day) = W_max [(W / W_max) ** (1 - EXPT) + (EXPT - 1) KSAT / W_max] ** (1 / (1 - EXPT))
        Q = min(W - W(1 day), W_recv_max - W_recv)
@@ -69,14 +71,15 @@ Choices documented here
   slope at ``x = 0``); a flux computed from a clamped ratio is still capped by what the donor
   holds, so the clamp costs no mass.
 * ``DEPTH_1`` is 0.05-0.15 m: the lower bound is SMAP's sensing depth (0-5 cm), the range holds
-  the 0.1 m top layer of VIC as run in NLDAS-2; ``sm_surface = W1 / (DEPTH_1 * 1000)`` is then the
+  the 0.1 m top layer VIC is commonly run with (e.g. in NLDAS-2); ``sm_surface = W1 / (DEPTH_1 * 1000)`` is then the
   mean over a layer at least as deep as what SMAP sees (a 5 cm layer reacts fastest).
 * If ``Ds > Ws`` the coefficient of the quadratic ARNO term is negative: baseflow stays in
   ``[0, Dsmax]`` and reaches ``Dsmax`` at saturation, but is not monotone above ``Ws``.
 * Min/max/clamp kinks have sub-gradients; the rain/snow split is a hard step in ``T - TT``, so
   ``TT`` receives its gradient through melt only.
 * Initial state: snowpack 0, each layer at ``initial_fraction`` of its capacity (default 0.5),
-  spun up for ``warmup`` days under ``torch.no_grad()``; warm-up days are not returned.
+  spun up for ``warmup`` days under ``torch.no_grad()``; warm-up days are not returned. (With
+  ``warmup=0`` the initial contents carry the gradient of ``POROSITY`` and ``DEPTH_i``.)
 * Dynamic parameters (``dynamic=(...)``) are ``[time, site]`` over the whole forcing period,
   warm-up included; static ones are ``[site]``. If a capacity (``POROSITY`` or a ``DEPTH_i``) is
   dynamic and shrinks below the water held, the excess moves down at the start of the day
@@ -218,7 +221,9 @@ class VICStyle(nn.Module):
             spec = table[name]  # unknown name -> UnknownParameterError listing the valid ones
             value = float(value)
             if not spec.low <= value <= spec.high:
-                raise ValueError(f"fixed {name}={value:g} is outside its bounds [{spec.low:g}, {spec.high:g}] {spec.unit}")
+                raise ValueError(
+                    f"fixed {name}={value:g} is outside its bounds [{spec.low:g}, {spec.high:g}] {spec.unit}"
+                )
             fixed[name] = value
         self.fixed = {n: fixed[n] for n in table.names if n in fixed}
 
@@ -234,7 +239,9 @@ class VICStyle(nn.Module):
 
         if isinstance(initial_fraction, Mapping):
             if set(initial_fraction) != set(_LAYERS):
-                raise ValueError(f"initial_fraction needs exactly the keys {list(_LAYERS)}, got {sorted(initial_fraction)}")
+                raise ValueError(
+                    f"initial_fraction needs exactly the keys {list(_LAYERS)}, got {sorted(initial_fraction)}"
+                )
             fractions = {k: float(initial_fraction[k]) for k in _LAYERS}
         else:
             fractions = {k: float(initial_fraction) for k in _LAYERS}
@@ -351,13 +358,14 @@ class VICStyle(nn.Module):
         first = at(0)
         state = {"snowpack": torch.zeros(n_site, **like)}
         for i, k in enumerate(_LAYERS):
-            state[k] = (self.initial_fraction[k] * first[f"wmax{i + 1}"]).detach().expand(n_site).clone()
+            state[k] = (self.initial_fraction[k] * first[f"wmax{i + 1}"]).expand(n_site)
 
         # --- warm-up: no graph, no outputs ------------------------------------------------
-        with torch.no_grad():
-            for t in range(warmup):
-                _, state = self._step(state, at(t))
-        state = {k: v.detach() for k, v in state.items()}
+        if warmup:
+            with torch.no_grad():
+                for t in range(warmup):
+                    _, state = self._step(state, at(t))
+            state = {k: v.detach() for k, v in state.items()}
         initial = dict(state)
 
         # --- simulation --------------------------------------------------------------------
