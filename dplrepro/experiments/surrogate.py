@@ -39,6 +39,7 @@ log = logging.getLogger("dplrepro.experiments")
 __all__ = [
     "SurrogateConfig", "latin_hypercube", "sample_around", "run_process_model", "make_surrogate",
     "train_surrogate", "evaluate_surrogate", "fit_cell_parameters", "build_surrogate", "SurrogateReport",
+    "SurrogateExperiment", "PROFILES", "save_surrogate", "load_surrogate",
 ]
 
 
@@ -276,3 +277,59 @@ def build_surrogate(
     evaluate_surrogate(surrogate, forcing, h_cell[:n], h_unit[:n], {o: v[:, :n] for o, v in h_runs.items()})
     t_sur = (time.perf_counter() - t0) / n
     return SurrogateReport(surrogate, rounds, heldout, t_proc, t_sur)
+
+
+@dataclass
+class SurrogateExperiment:
+    """A profile of the surrogate chapter: which cells and period, and how to build."""
+
+    period_start: str = "2015-04-01"
+    period_end: str = "2016-03-31"
+    train_density: int = 4        # training cells: one per n×n block (n=4 ~ the paper's s16)
+    n_heldout_cells: int = 20
+    build: SurrogateConfig = field(default_factory=SurrogateConfig)
+
+
+PROFILES = {
+    "quick": SurrogateExperiment(build=SurrogateConfig(
+        samples_per_cell=4, refine_samples_per_cell=2, rounds=4, hidden_size=64, refine_epochs=4,
+        calibration_steps=60,
+        train=TrainConfig(epochs=20, batch_sites=96, window=365, warmup=365, loss="rmse", optimizer="adam",
+                          learning_rate=5e-3, output="y"))),
+    "full": SurrogateExperiment(
+        period_end="2017-03-31", train_density=1, n_heldout_cells=60,
+        build=SurrogateConfig(
+            samples_per_cell=16, refine_samples_per_cell=8, rounds=4, hidden_size=256, refine_epochs=30,
+            calibration_steps=300,
+            train=TrainConfig(epochs=150, batch_sites=512, window=365, warmup=365, loss="rmse", optimizer="adam",
+                              learning_rate=2e-3, output="y"))),
+}
+
+
+def save_surrogate(surrogate: LSTMSurrogate, path) -> None:
+    """Save weights and everything needed to rebuild the module (atomic write)."""
+    from ..utils import atomic_path
+
+    state = {
+        "parameters": [(s.name, s.low, s.high, s.unit, s.description) for s in surrogate.parameter_table],
+        "forcing_names": surrogate.forcing_names, "output_names": surrogate.output_names,
+        "hidden_size": surrogate.lstm.hidden_size, "warmup": surrogate.warmup,
+        "state_dict": surrogate.state_dict(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_surrogate(path) -> LSTMSurrogate:
+    """Inverse of :func:`save_surrogate`."""
+    from ..models.parameters import ParameterSpec
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    sd = state["state_dict"]
+    sur = LSTMSurrogate(
+        ParameterTable([ParameterSpec(*p) for p in state["parameters"]]), state["forcing_names"],
+        state["output_names"], forcing_mean=sd["forcing_mean"].tolist(), forcing_std=sd["forcing_std"].tolist(),
+        output_mean=sd["output_mean"].tolist(), output_std=sd["output_std"].tolist(),
+        hidden_size=state["hidden_size"], warmup=state["warmup"])
+    sur.load_state_dict(sd)
+    return sur.eval()
