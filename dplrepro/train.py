@@ -46,6 +46,8 @@ class SiteTensors:
     forcing: dict[str, np.ndarray]
     target: np.ndarray
     site_ids: np.ndarray | None = None
+    z: np.ndarray | None = None  # gz: a fixed observation history per site [time_z, site]; default: the
+                                 # ``history`` days of ``target`` before each loss window
 
     def __post_init__(self) -> None:
         if self.target.ndim not in (2, 3):
@@ -58,6 +60,8 @@ class SiteTensors:
                 raise ValueError(f"forcing {name!r} has shape {arr.shape}, expected [time={t}, site={s}]")
         if not np.isfinite(self.x).all():
             raise ValueError("network inputs x contain NaN/inf: fill or drop them before training")
+        if self.z is not None and (self.z.ndim != 2 or self.z.shape[1] != s):
+            raise ValueError(f"z must be [time_z, site={s}], got shape {self.z.shape}")
 
     @property
     def n_time(self) -> int:
@@ -133,9 +137,11 @@ class Trainer:
             raise ValueError(f"optimizer must be 'adadelta' or 'adam', got {config.optimizer!r}")
 
     # ------------------------------------------------------------------ batches
-    def _first_loss_day(self) -> int:
-        """Earliest day a loss window may start: room for the warm-up (and gz's history)."""
-        return max(self.config.warmup, self.config.history if self._uses_history else 0)
+    def _first_loss_day_for(self, data: SiteTensors) -> int:
+        """Earliest day a loss window may start: room for the warm-up (and gz's history,
+        unless the data carry a fixed history ``z``)."""
+        needs_history = self._uses_history and data.z is None
+        return max(self.config.warmup, self.config.history if needs_history else 0)
 
     @property
     def _uses_history(self) -> bool:
@@ -154,7 +160,8 @@ class Trainer:
             "target": self._tensor(data.target[start:hi, sites]),
         }
         if self._uses_history:
-            batch["z"] = self._tensor(data.target[start - c.history : start, sites])
+            z = data.z[:, sites] if data.z is not None else data.target[start - c.history : start, sites]
+            batch["z"] = self._tensor(z)
         return batch
 
     def _run(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -165,7 +172,7 @@ class Trainer:
         c = self.config
         if c.iterations_per_epoch:
             return c.iterations_per_epoch
-        usable = data.n_time - self._first_loss_day()
+        usable = data.n_time - self._first_loss_day_for(data)
         return max(1, math.ceil(data.n_sites / min(c.batch_sites, data.n_sites)) * math.ceil(usable / c.window))
 
     def fit(self, data: SiteTensors, *, resume: bool = True,
@@ -177,7 +184,7 @@ class Trainer:
         cost, which is how cost-vs-accuracy curves are drawn.
         """
         c = self.config
-        first = self._first_loss_day()
+        first = self._first_loss_day_for(data)
         if data.n_time < first + c.window:
             raise ValueError(
                 f"training period has {data.n_time} days; need at least {first} (warm-up"
@@ -239,8 +246,9 @@ class Trainer:
         ``[time, site, ...]`` for dynamic ones).
         """
         end = data.n_time if end is None else end
-        if start < self._first_loss_day():
-            raise ValueError(f"prediction start {start} leaves no room for warm-up/history ({self._first_loss_day()} days)")
+        if start < self._first_loss_day_for(data):
+            raise ValueError(f"prediction start {start} leaves no room for warm-up/history "
+                             f"({self._first_loss_day_for(data)} days)")
         self.model.eval()
         dynamic = set(getattr(getattr(self.model, "parameter_network", None), "dynamic", ()))
         outputs: dict[str, list] = {}

@@ -39,7 +39,7 @@ log = logging.getLogger("dplrepro.experiments")
 __all__ = [
     "SurrogateConfig", "latin_hypercube", "sample_around", "run_process_model", "make_surrogate",
     "train_surrogate", "evaluate_surrogate", "fit_cell_parameters", "build_surrogate", "SurrogateReport",
-    "SurrogateExperiment", "PROFILES", "save_surrogate", "load_surrogate",
+    "SurrogateExperiment", "PROFILES", "save_surrogate", "load_surrogate", "obtain_surrogate", "SurrogateBundle",
 ]
 
 
@@ -333,3 +333,60 @@ def load_surrogate(path) -> LSTMSurrogate:
         hidden_size=state["hidden_size"], warmup=state["warmup"])
     sur.load_state_dict(sd)
     return sur.eval()
+
+
+@dataclass
+class SurrogateBundle:
+    """A built (or cached) surrogate with how it was built."""
+
+    surrogate: LSTMSurrogate
+    rounds: list[dict]
+    timing: dict
+    train_cells: np.ndarray
+    heldout_cells: np.ndarray
+    cache: object  # Path of the saved surrogate
+    loaded_from_cache: bool
+
+
+def obtain_surrogate(grid, data_source: str, experiment: SurrogateExperiment, build: SurrogateConfig, out_dir,
+                     *, device: str = "auto", show_progress: bool = True) -> SurrogateBundle:
+    """Build the surrogate for ``grid`` or load it from ``out_dir`` if built before with the same settings.
+
+    The cache key hashes the build settings, the period, the cells and the data source,
+    so the surrogate chapter and the soil-moisture chapter share one surrogate.
+    """
+    import json
+    from pathlib import Path
+
+    from ..data.splits import TimeWindow, density_mask
+    from ..utils import config_hash, write_json_atomic
+    from .soil_moisture import build_grid_inputs, fit_grid_normalizer
+
+    period = TimeWindow(experiment.period_start, experiment.period_end)
+    train_cells = np.flatnonzero(density_mask(grid["row"].values, grid["col"].values, experiment.train_density))
+    rng = np.random.default_rng(build.seed)
+    others = np.setdiff1d(np.arange(grid.sizes["cell"]), train_cells)
+    heldout_cells = np.sort(rng.choice(others, min(experiment.n_heldout_cells, others.size), replace=False))
+    normalizer = fit_grid_normalizer(period.select(grid).isel(cell=train_cells))
+    inputs = build_grid_inputs(grid, period, normalizer, build.warmup)
+    from dataclasses import asdict
+
+    key = config_hash({"build": asdict(build), "period": [period.start, period.end], "train": train_cells.tolist(),
+                       "heldout": heldout_cells.tolist(), "data": data_source})
+    out_dir = Path(out_dir)
+    cache, report_path = out_dir / f"surrogate-{key}.pt", out_dir / f"surrogate-{key}.json"
+    if cache.exists() and report_path.exists():
+        saved = json.loads(report_path.read_text())
+        return SurrogateBundle(load_surrogate(cache), saved["rounds"], saved["timing"], train_cells, heldout_cells,
+                               cache, True)
+    from ..models.vic_style import VICStyle
+
+    process = VICStyle(warmup=build.warmup, fixed=VICStyle.DEFAULT_FIXED)
+    smap = inputs.tensors.target[inputs.first_day:]
+    report = build_surrogate(process, inputs.tensors.forcing, smap, train_cells, heldout_cells, build, device=device,
+                             show_progress=show_progress)
+    timing = {"process_seconds_per_run": report.process_seconds_per_run,
+              "surrogate_seconds_per_run": report.surrogate_seconds_per_run}
+    save_surrogate(report.surrogate, cache)
+    write_json_atomic(report_path, {"rounds": report.rounds, "timing": timing})
+    return SurrogateBundle(report.surrogate, report.rounds, timing, train_cells, heldout_cells, cache, False)
