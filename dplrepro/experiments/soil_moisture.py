@@ -104,3 +104,117 @@ def build_grid_inputs(ds: xr.Dataset, period: TimeWindow, normalizer: Normalizer
         y[:prepend] = np.nan  # the cycled spin-up carries no observations
     return GridInputs(SiteTensors(x=x, forcing=forcing, target=y, site_ids=ds["cell"].values),
                       ds["cell"].values, sub["time"].values, warmup)
+
+
+# ---------------------------------------------------------------------------- experiments
+import time as _time  # noqa: E402
+from dataclasses import field, replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from ..metrics import bias, corr, rmse, ubrmse  # noqa: E402
+from ..models.dpl import DplModel  # noqa: E402
+from ..models.param_nets import GA, GZ  # noqa: E402
+from ..train import TrainConfig, Trainer  # noqa: E402
+
+__all__ += ["SoilMoistureConfig", "PROFILES", "train_grid_dpl", "calibrate_grid_sceua", "simulate_grid",
+            "grid_scores", "nearest_training_cell", "runs_to_reach"]
+
+
+@dataclass
+class SoilMoistureConfig:
+    """Settings of the soil-moisture experiments (see the chapter for the profiles)."""
+
+    densities: tuple = (4, 2)             # n of the n×n blocks: 4 ~ paper s16, 2 ~ s8, 1 ~ s4
+    train_years: tuple = (1,)             # 1: train 2015-04..2016-03, test 2016-04..2017-03; 2: train both years
+    comparison_density: int = 2           # where every method is run (gz, SCE-UA, VIC-style direct)
+    warmup: int = 365
+    hidden_size: int = 64
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        epochs=60, batch_sites=10_000, window=365, warmup=365, loss="rmse", optimizer="adam",
+        learning_rate=1e-2, output="sm_surface", clip_grad_norm=1.0))
+    sceua_maxn: int = 600
+    sceua_ngs: int = 2
+    seed: int = 0
+
+
+PROFILES = {
+    "quick": SoilMoistureConfig(),
+    "full": SoilMoistureConfig(
+        densities=(4, 2, 1), train_years=(1, 2), hidden_size=256, sceua_maxn=5000, sceua_ngs=4,
+        train=TrainConfig(epochs=300, batch_sites=10_000, window=365, warmup=365, loss="rmse", optimizer="adam",
+                          learning_rate=5e-3, output="sm_surface", clip_grad_norm=1.0)),
+}
+
+
+def make_grid_dpl(kind: str, n_inputs: int, process_model, config: SoilMoistureConfig) -> DplModel:
+    """gA or gz (one component) around the VIC-style model or its surrogate."""
+    names = process_model.parameter_table.names
+    kw = dict(nmul=1, hidden_size=config.hidden_size, dropout=0.0)
+    net = GA(n_inputs, names, **kw) if kind == "gA" else GZ(n_inputs, names, n_z=1, **kw)
+    return DplModel(net, process_model)
+
+
+def train_grid_dpl(kind: str, process_model, train: GridInputs, config: SoilMoistureConfig, *,
+                   checkpoint_dir: Path | None = None, device: str = "auto", show_progress: bool = True) -> Trainer:
+    """Train dPL on the training cells; every epoch records the training RMSE (all cells, whole period)."""
+    torch.manual_seed(config.seed)
+    model = make_grid_dpl(kind, train.tensors.x.shape[-1], process_model, config)
+    tc = replace(config.train, seed=config.seed, device=device, show_progress=show_progress,
+                 window=train.tensors.n_time - train.first_day)
+    trainer = Trainer(model, tc, checkpoint_dir=checkpoint_dir)
+    obs = train.tensors.target[train.first_day:]
+
+    def evaluate(tr: Trainer) -> dict:
+        sim = tr.predict(train.tensors, start=train.first_day)["sm_surface"]
+        return {"rmse": float(np.nanmedian(rmse(sim, obs, axis=0))), "wall_time_s": _time.time() - t0}
+
+    t0 = _time.time()
+    trainer.fit(train.tensors, on_epoch_end=evaluate)
+    return trainer
+
+
+def simulate_grid(process_model, params: dict[str, np.ndarray], inputs: GridInputs, output: str = "sm_surface",
+                  device: str = "cpu") -> np.ndarray:
+    """Run a model with per-cell physical parameters ``{name: [cell]}``; ``[time, cell]`` after warm-up."""
+    with torch.no_grad():
+        f = {k: torch.as_tensor(v, device=device) for k, v in inputs.tensors.forcing.items()}
+        p = {n: torch.as_tensor(np.asarray(params[n], np.float32), device=device)
+             for n in process_model.parameter_table.names}
+        return process_model.to(device)(f, p)[output].cpu().numpy()
+
+
+def calibrate_grid_sceua(process_model, train: GridInputs, config: SoilMoistureConfig, *, device: str = "cpu",
+                         progress: bool = True):
+    """Per-cell SCE-UA (RMSE on SMAP days) through ``process_model``; returns (params, result, seconds)."""
+    from ..calibrate.sceua import SceuaSettings, calibrate_process_model
+
+    f = {k: torch.as_tensor(v, device=device) for k, v in train.tensors.forcing.items()}
+    obs = torch.as_tensor(train.tensors.target[train.first_day:], device=device)
+    settings = SceuaSettings(ngs=config.sceua_ngs, maxn=config.sceua_maxn, kstop=10, seed=config.seed)
+    t0 = _time.time()
+    cal = calibrate_process_model(process_model, f, obs, process_model.parameter_table, None, settings,
+                                  output="sm_surface", param_transform=lambda n, v: v.reshape(-1).float(),
+                                  max_virtual_sites=8192, progress=progress)
+    params = {k: v.detach().cpu().numpy() for k, v in cal.params.items()}
+    return params, cal.result, _time.time() - t0
+
+
+def grid_scores(sim: np.ndarray, obs: np.ndarray, cells: np.ndarray) -> pd.DataFrame:
+    """Per-cell Bias, Corr, RMSE, ubRMSE of ``[time, cell]`` arrays (SMAP days only)."""
+    return pd.DataFrame({"bias": bias(sim, obs, axis=0), "corr": corr(sim, obs, axis=0),
+                         "rmse": rmse(sim, obs, axis=0), "ubrmse": ubrmse(sim, obs, axis=0)},
+                        index=pd.Index(cells, name="cell"))
+
+
+def nearest_training_cell(row: np.ndarray, col: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """For each test cell, the training cell nearest on the grid (SCE-UA's spatial transfer)."""
+    d = (row[test, None] - row[None, train]) ** 2 + (col[test, None] - col[None, train]) ** 2
+    return train[np.argmin(d, axis=1)]
+
+
+def runs_to_reach(runs: np.ndarray, error: np.ndarray, threshold: float = 0.05) -> float:
+    """First cost (forward runs per cell) at which ``error`` falls below ``threshold``; NaN if never."""
+    hit = np.flatnonzero(np.asarray(error) < threshold)
+    return float(np.asarray(runs)[hit[0]]) if hit.size else float("nan")

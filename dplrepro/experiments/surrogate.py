@@ -63,9 +63,13 @@ class SurrogateConfig:
 
 
 def latin_hypercube(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` points in ``[0, 1]^d``: one per equal-probability stratum in every dimension."""
+    """``n`` points in ``[0, 1]^d``: one per equal-probability stratum in every dimension.
+
+    Points keep a margin of 0.1 % of a stratum from its edges, so rounding to float32
+    can never move a point into the neighbouring stratum.
+    """
     strata = np.stack([rng.permutation(n) for _ in range(d)], axis=1)
-    return ((strata + rng.random((n, d))) / n).astype(np.float32)
+    return ((strata + 0.001 + 0.998 * rng.random((n, d))) / n).astype(np.float32)
 
 
 def sample_around(center: np.ndarray, k: int, spread: float, rng: np.random.Generator) -> np.ndarray:
@@ -224,7 +228,8 @@ def build_surrogate(
     cell = np.repeat(train_cells, k)
     unit = latin_hypercube(len(cell), d, rng)
     runs = run_process_model(process_model, forcing, cell, unit, config.outputs, device="cpu")
-    surrogate = make_surrogate(table, forcing, runs, config)
+    # standardisation from training cells only: held-out cells never enter training
+    surrogate = make_surrogate(table, {n: v[:, train_cells] for n, v in forcing.items()}, runs, config)
 
     # held-out test: other cells, parameter sets from the whole space and near calibrated values
     h_cell = np.repeat(heldout_cells, 2)
