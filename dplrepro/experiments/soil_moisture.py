@@ -33,8 +33,21 @@ GRID_ATTRIBUTES = ("sand", "clay", "silt", "capa", "bulk", "ndvi")
 
 
 def grid_forcing(ds: xr.Dataset) -> xr.Dataset:
-    """Add ``pet`` (Priestley–Taylor, mm/day) to a grid dataset with NLDAS-2-style forcing."""
+    """Add ``pet`` (Priestley–Taylor, mm/day) to a grid dataset with NLDAS-2-style forcing.
+
+    Without ``dlwrf`` (e.g. the synthetic twin grid), downward long-wave radiation is
+    estimated from air temperature and humidity with Brutsaert's (1975) clear-sky
+    emissivity ε = 1.24·(e_a/T)^(1/7) (e_a in hPa, T in K), and the dataset says so.
+    """
     ds = ds.copy()
+    if "dlwrf" not in ds and "pet" not in ds and {"tmean", "spfh"} <= set(ds.data_vars):
+        from ..models.pet_models import vapour_pressure_from_specific_humidity
+
+        t_k = ds["tmean"] + 273.15
+        e_hpa = 10.0 * vapour_pressure_from_specific_humidity(ds["spfh"], 101.3)  # kPa -> hPa
+        ds["dlwrf"] = (1.24 * (e_hpa / t_k) ** (1 / 7) * 5.670374e-8 * t_k**4).assign_attrs(
+            units="W/m2", long_name="downward long-wave radiation, estimated (Brutsaert 1975 clear sky)")
+        log.info("no dlwrf in the grid data: estimated from tmean and spfh (Brutsaert 1975)")
     if "pet" not in ds:
         missing = [v for v in ("tmean", "dswrf", "dlwrf") if v not in ds]
         if missing:
