@@ -28,6 +28,8 @@ def test_soil_moisture_chapter_runs_every_method_and_test(tmp_path, monkeypatch,
     assert training["dPL gA (surrogate)"]["train_cells"] == 41
     assert all(t["final_train_rmse"] < 0.2 for t in s["training"])
     assert set(s["infilt_roughness"]) == {"dPL gA", "SCE-UA"}
+    gap = s["gapfill"]  # held-out SMAP days: the LSTM forecast beats climatology
+    assert gap["lstm"]["rmse"] < gap["climatology"]["rmse"] and gap["lstm"]["rmse"] < 0.06
     for fig in ("cost_curves.png", "maps_test.png", "maps_infilt.png"):
         assert (out / fig).stat().st_size > 5_000, fig
     # the surrogate was built (and cached) under the surrogate chapter's results
