@@ -64,28 +64,30 @@ def test_cli_data_check_with_empty_folder(capsys, isolated_data_dir):
     assert "MISSING" in out and "present " not in out
 
 
+@pytest.fixture(scope="module")
+def twin_dirs(tmp_path_factory):
+    """One build folder and results folder shared by the twin runs, so the whole book can be built."""
+    root = tmp_path_factory.mktemp("twin_book")
+    return root / "build", root / "results"
+
+
 @pytest.mark.slow
-def test_data_tour_runs_on_the_synthetic_twin_and_the_book_builds(tmp_path, isolated_data_dir, monkeypatch):
-    """With no real data, the chapter falls back to the twin, says so, and the HTML builds."""
-    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
-    out = run_chapter("data_tour", "quick", {"seed": 3}, build_dir=tmp_path / "build", progress=False)
+def test_data_tour_runs_on_the_synthetic_twin(twin_dirs, isolated_data_dir, monkeypatch):
+    """With no real data, the chapter falls back to the twin and says so."""
+    build_dir, results = twin_dirs
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(results))
+    out = run_chapter("data_tour", "quick", {"seed": 3}, build_dir=build_dir, progress=False)
     nb = json.loads(out.read_text())
     text = json.dumps(nb)
     assert "SYNTHETIC twin data (real data not found)" in text
     assert '"output_type": "error"' not in text
-    summary = json.loads((tmp_path / "results" / "data_tour" / "quick" / "summary.json").read_text())
+    summary = json.loads((results / "data_tour" / "quick" / "summary.json").read_text())
     assert summary["basin_source"] == "synthetic" and summary["grid_source"] == "synthetic"
     assert summary["run"]["data_source"] == "synthetic" and summary["run"]["seed"] == 3
     assert summary["n_basins"] == 30 and summary["n_cells"] > 50
     assert 0.05 < summary["median_runoff_ratio"] < 0.9
     for fig in ("camels_map.png", "example_basin.png", "budyko.png", "smap_map.png", "smap_cell.png"):
-        assert (tmp_path / "results" / "data_tour" / "quick" / fig).stat().st_size > 5_000, fig
-
-    html = book.build_html("quick", build_dir=tmp_path / "build")
-    page = (html / "book" / "data_tour.html").read_text()
-    assert "Data tour" in page and "SYNTHETIC twin data" in page
-    assert len(re.findall(r"<img[^>]+src=\"[^\"]+\.png\"", page)) >= 5
-    assert (html / "index.html").exists() and "From calibration to parameter learning" in (html / "book" / "intro.html").read_text()
+        assert (results / "data_tour" / "quick" / fig).stat().st_size > 5_000, fig
 
 
 @pytest.mark.slow
@@ -115,13 +117,28 @@ TINY = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [c for c in chapters() if c != "data_tour"])
-def test_every_chapter_runs_on_the_twin_when_real_data_are_absent(name, tmp_path, isolated_data_dir, monkeypatch):
+def test_every_chapter_runs_on_the_twin_when_real_data_are_absent(name, twin_dirs, isolated_data_dir, monkeypatch):
     """What `make book` does on a fresh machine: no real data, the chapters fall back and say so."""
     assert name in TINY, f"add a CI-sized parameter set for chapter {name!r}"
-    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
-    out = run_chapter(name, "quick", TINY[name], build_dir=tmp_path / "build", progress=False)
+    build_dir, results = twin_dirs
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(results))
+    out = run_chapter(name, "quick", TINY[name], build_dir=build_dir, progress=False)
     text = out.read_text()
     assert "SYNTHETIC twin data (real data not found)" in text
     assert '"output_type": "error"' not in text
-    summary = json.loads((tmp_path / "results" / name / "quick" / "summary.json").read_text())
+    summary = json.loads((results / name / "quick" / "summary.json").read_text())
     assert summary["run"]["data_source"] == "synthetic"
+
+
+@pytest.mark.slow
+def test_the_book_builds_from_the_executed_chapters(twin_dirs):
+    build_dir, _ = twin_dirs
+    if not all(book.executed_path(c, "quick", build_dir).exists() for c in chapters()):
+        pytest.fail("the twin chapter runs above did not all produce executed notebooks")
+    html = book.build_html("quick", build_dir=build_dir)
+    assert "From calibration to parameter learning" in (html / "book" / "intro.html").read_text()
+    for name in chapters():
+        page = (html / "book" / f"{name}.html").read_text()
+        assert "SYNTHETIC twin data" in page, name
+        assert len(re.findall(r"<img[^>]+src=\"[^\"]+\.png\"", page)) >= 2, name
+        assert "Traceback" not in page, name
