@@ -67,7 +67,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from .parameters import ParameterSpec, ParameterTable
+from .parameters import check_model_inputs, ParameterSpec, ParameterTable
 from .routing import DEFAULT_UH_LENGTH, gamma_uh, route_with_uh, routing_storage
 
 __all__ = ["HBV", "HBV_PARAMETERS"]
@@ -195,45 +195,9 @@ class HBV(nn.Module):
 
     # ------------------------------------------------------------------ checks
     def _check_inputs(self, forcing: Mapping[str, torch.Tensor], params: Mapping[str, torch.Tensor]):
-        missing = [k for k in _FORCING if k not in forcing]
-        if missing:
-            raise KeyError(f"forcing lacks {missing}; HBV needs {list(_FORCING)} as Tensor[time, site]")
-        prcp = forcing["prcp"]
-        if prcp.dim() != 2:
-            raise ValueError(f"forcing 'prcp' must be [time, site], got {tuple(prcp.shape)}")
-        n_time, n_site = prcp.shape
-        for k in _FORCING:
-            f = forcing[k]
-            if f.shape != prcp.shape or f.dtype != prcp.dtype or f.device != prcp.device:
-                raise ValueError(
-                    f"forcing {k!r} is {tuple(f.shape)} {f.dtype} on {f.device}; expected "
-                    f"{tuple(prcp.shape)} {prcp.dtype} on {prcp.device} like 'prcp'"
-                )
-        if not prcp.is_floating_point():
-            raise TypeError(f"forcing must be floating point, got {prcp.dtype}")
-        if n_time <= self.warmup:
-            raise ValueError(f"forcing has {n_time} days; need more than warmup={self.warmup}")
-
-        table = self.parameter_table
-        missing = [n for n in table.names if n not in params]
-        if missing:
-            raise KeyError(f"params lack {missing}; this HBV ({self.extra_repr()}) needs {list(table.names)}")
-        extra = [n for n in params if n not in table]
-        if extra:
-            raise KeyError(
-                f"params {extra} are not used by this HBV ({self.extra_repr()}); it uses {list(table.names)}"
-            )
-        for name in table.names:
-            p = params[name]
-            want = (n_time, n_site, self.nmul) if name in self.dynamic else (n_site, self.nmul)
-            kind = "dynamic [time, site, nmul]" if name in self.dynamic else "static [site, nmul]"
-            if tuple(p.shape) != want:
-                raise ValueError(f"parameter {name} is {kind}: expected shape {want}, got {tuple(p.shape)}")
-            if p.dtype != prcp.dtype or p.device != prcp.device:
-                raise TypeError(
-                    f"parameter {name} is {p.dtype} on {p.device}; forcing is {prcp.dtype} on {prcp.device}"
-                )
-        return n_time, n_site
+        return check_model_inputs("HBV", forcing, _FORCING, params, self.parameter_table, warmup=self.warmup,
+                                  dynamic=self.dynamic, components=(self.nmul,), fixed=(),
+                                  description=self.extra_repr())
 
     # ------------------------------------------------------------------ model
     def forward(

@@ -13,7 +13,7 @@ The table is model-agnostic: HBV and the VIC-style model both use it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -151,3 +151,64 @@ class ParameterTable:
             if extra:
                 raise UnknownParameterError(f"unknown parameters {extra}; this table holds {list(self.names)}")
         return torch.stack([spec.unscale(values[spec.name]) for spec in self], dim=dim)
+
+
+def check_model_inputs(
+    model: str,
+    forcing: Mapping[str, torch.Tensor],
+    forcing_names: Sequence[str],
+    params: Mapping[str, torch.Tensor],
+    table: ParameterTable,
+    *,
+    warmup: int,
+    dynamic: Sequence[str] = (),
+    components: tuple[int, ...] = (),
+    fixed: Iterable[str] = (),
+    description: str = "",
+) -> tuple[int, int]:
+    """Validate a process model's ``forcing`` and ``params``; return ``(n_time, n_site)``.
+
+    Shared by every process model so they all fail the same clear way. Forcings must be
+    floating-point ``Tensor[time, site]`` alike in shape, dtype and device, longer than
+    ``warmup``; parameters must be exactly ``table``'s names, static ones shaped
+    ``[site, *components]`` and ``dynamic`` ones ``[time, site, *components]``, on the
+    forcing's dtype and device. ``fixed`` names (not in ``table``) are explained when passed.
+    """
+    missing = [k for k in forcing_names if k not in forcing]
+    if missing:
+        raise KeyError(f"forcing lacks {missing}; {model} needs {list(forcing_names)} as Tensor[time, site]")
+    prcp = forcing[forcing_names[0]]
+    if not isinstance(prcp, torch.Tensor) or prcp.dim() != 2:
+        raise ValueError(f"forcing {forcing_names[0]!r} must be a Tensor[time, site], "
+                         f"got {getattr(prcp, 'shape', type(prcp))}")
+    if not prcp.is_floating_point():
+        raise TypeError(f"forcing must be floating point, got {prcp.dtype}")
+    n_time, n_site = prcp.shape
+    for k in forcing_names:
+        f = forcing[k]
+        if f.shape != prcp.shape or f.dtype != prcp.dtype or f.device != prcp.device:
+            raise ValueError(
+                f"forcing {k!r} is {tuple(f.shape)} {f.dtype} on {f.device}; expected "
+                f"{tuple(prcp.shape)} {prcp.dtype} on {prcp.device} like {forcing_names[0]!r}"
+            )
+    if n_time <= warmup:
+        raise ValueError(f"forcing has {n_time} days; need more than warmup={warmup}")
+
+    missing = [n for n in table.names if n not in params]
+    if missing:
+        raise KeyError(f"params lack {missing}; this {model} ({description}) needs {list(table.names)}")
+    extra = [n for n in params if n not in table]
+    if extra:
+        fixed_extra = [n for n in extra if n in set(fixed)]
+        why = f" ({fixed_extra} are fixed)" if fixed_extra else ""
+        raise KeyError(f"params {extra} are not used by this {model}{why}; it takes {list(table.names)}")
+    comp = "".join(f", {c}" for c in ("nmul",)[: len(components)])
+    for name in table.names:
+        p = params[name]
+        want = (n_time, n_site, *components) if name in dynamic else (n_site, *components)
+        kind = f"dynamic [time, site{comp}]" if name in dynamic else f"static [site{comp}]"
+        if tuple(p.shape) != want:
+            raise ValueError(f"parameter {name} is {kind}: expected shape {want}, got {tuple(p.shape)}")
+        if p.dtype != prcp.dtype or p.device != prcp.device:
+            raise TypeError(f"parameter {name} is {p.dtype} on {p.device}; forcing is {prcp.dtype} on {prcp.device}")
+    return n_time, n_site
