@@ -57,6 +57,38 @@ def natural_earth_path() -> Path:
 
 
 @pytest.fixture
+def run_quick_chapter(tmp_path, monkeypatch):
+    """Run a chapter (quick profile) into temporary build/results folders.
+
+    Returns ``run(name, parameters) -> (results folder, summary dict)``.
+    """
+    import json
+
+    from dplrepro.book import run_chapter
+
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
+
+    def run(name: str, parameters: dict) -> tuple[Path, dict]:
+        run_chapter(name, "quick", parameters, build_dir=tmp_path / "build", progress=False)
+        out = tmp_path / "results" / name / "quick"
+        return out, json.loads((out / "summary.json").read_text())
+
+    return run
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one intra-op torch thread (tiny tensors: threads only add
+    synchronisation, ~10x slower on a busy 2-core machine); restore the setting after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def isolated_data_dir(tmp_path, monkeypatch) -> Path:
     """Point DPLREPRO_DATA at an empty temporary folder for the duration of a test."""
     folder = tmp_path / "data"

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-
-from dplrepro.book import run_chapter
 
 
 @pytest.mark.slow
-def test_camels_chapter_quick_training_beats_untrained_and_mean_flow(tmp_path, monkeypatch, camels_us_path):
-    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
-    run_chapter("camels", "quick", {"data_source": "real", "n_basins": 10, "epochs": 20, "sceua_maxn": 400},
-                build_dir=tmp_path / "build", progress=False)
-    out = tmp_path / "results" / "camels" / "quick"
-    s = json.loads((out / "summary.json").read_text())
+def test_camels_chapter_quick_training_beats_untrained_and_mean_flow(run_quick_chapter, camels_us_path):
+    out, s = run_quick_chapter("camels", {"data_source": "real", "n_basins": 10, "epochs": 20, "sceua_maxn": 400})
     for key in ("n_basins", "median_nse_dpl_ga", "median_nse_dpl_gz", "median_nse_sceua",
                 "median_kge_dpl_ga", "median_kge_dpl_gz", "median_kge_sceua"):
         assert key in s, key

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-
-from dplrepro.book import run_chapter
 
 
 @pytest.mark.slow
-def test_et_twin_chapter_scores_unseen_et_and_parameter_recovery(tmp_path, monkeypatch, smap_path):
-    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
-    run_chapter("evapotranspiration", "quick", {"data_source": "real", "density": 4, "epochs": 15, "sceua_maxn": 200},
-                build_dir=tmp_path / "build", progress=False)
-    out = tmp_path / "results" / "evapotranspiration" / "quick"
-    s = json.loads((out / "summary.json").read_text())
+def test_et_twin_chapter_scores_unseen_et_and_parameter_recovery(run_quick_chapter, smap_path):
+    out, s = run_quick_chapter("evapotranspiration", {"data_source": "real", "density": 4, "epochs": 15, "sceua_maxn": 200})
     assert s["twin_experiment"] is True and s["n_train_cells"] == 41
     for key in ("et_corr_dpl_gz", "et_corr_sceua", "et_nse_dpl_gz", "et_nse_sceua"):
         assert -1 <= s[key] <= 1, (key, s[key])

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-
-from dplrepro.book import run_chapter
 
 
 @pytest.mark.slow
-def test_soil_moisture_chapter_runs_every_method_and_test(tmp_path, monkeypatch, smap_path):
-    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
-    run_chapter("soil_moisture", "quick",
-                {"data_source": "real", "densities": "4", "epochs": 8, "sceua_maxn": 150,
-                 "surrogate_rounds": 1, "surrogate_epochs": 10},
-                build_dir=tmp_path / "build", progress=False)
-    out = tmp_path / "results" / "soil_moisture" / "quick"
-    s = json.loads((out / "summary.json").read_text())
+def test_soil_moisture_chapter_runs_every_method_and_test(run_quick_chapter, smap_path):
+    out, s = run_quick_chapter("soil_moisture", {"data_source": "real", "densities": "4", "epochs": 8,
+                                                 "sceua_maxn": 150, "surrogate_rounds": 1, "surrogate_epochs": 10})
     methods = ("dpl_ga_surrogate", "dpl_gz_surrogate", "dpl_ga_vic_style_direct", "sce_ua_surrogate")
     for m in methods:
         for test in ("temporal", "spatial"):
@@ -33,4 +24,4 @@ def test_soil_moisture_chapter_runs_every_method_and_test(tmp_path, monkeypatch,
     for fig in ("cost_curves.png", "maps_test.png", "maps_infilt.png"):
         assert (out / fig).stat().st_size > 5_000, fig
     # the surrogate was built (and cached) under the surrogate chapter's results
-    assert list((tmp_path / "results" / "surrogate" / "quick").glob("surrogate-*.pt"))
+    assert list((out.parent.parent / "surrogate" / "quick").glob("surrogate-*.pt"))

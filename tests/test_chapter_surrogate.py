@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-
-from dplrepro.book import run_chapter
 
 
 @pytest.mark.slow
-def test_surrogate_chapter_emulates_the_vic_style_model(tmp_path, monkeypatch, smap_path):
-    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
-    run_chapter("surrogate", "quick", {"data_source": "real", "rounds": 1, "epochs": 10},
-                build_dir=tmp_path / "build", progress=False)
-    out = tmp_path / "results" / "surrogate" / "quick"
-    s = json.loads((out / "summary.json").read_text())
+def test_surrogate_chapter_emulates_the_vic_style_model(run_quick_chapter, smap_path):
+    out, s = run_quick_chapter("surrogate", {"data_source": "real", "rounds": 1, "epochs": 10})
     assert s["rounds"] == 1 and len(s["per_round"]) == 2
     assert s["per_round"][1]["n_runs"] > s["per_round"][0]["n_runs"]
     # a real emulator even with this tiny budget: held-out cells, random parameter sets

@@ -20,12 +20,7 @@ from dplrepro.models.param_nets import GA, GZ
 from dplrepro.train import SiteTensors, TrainConfig, Trainer
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: threads only add overhead
 
 
 def test_losses_on_hand_computed_values():

@@ -30,13 +30,7 @@ EXPECTED_BOUNDS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add synchronisation (10x slower on a busy 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: threads only add overhead
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -37,10 +37,9 @@ def basin_data(camels_us_path):
 
 
 @pytest.mark.slow
-def test_batched_sceua_matches_spotpy_on_a_camels_basin(basin_data):
+def test_batched_sceua_matches_spotpy_on_a_camels_basin(basin_data, one_torch_thread):
     import spotpy
 
-    torch.set_num_threads(1)
     forcing, obs = basin_data
     model = HBV(nmul=1, warmup=WARMUP)
     table = model.parameter_table

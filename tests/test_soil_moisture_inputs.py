@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import xarray as xr
 
 from dplrepro.data.smap import load_smap_conus
@@ -28,12 +27,7 @@ TEST = TimeWindow("2016-04-01", "2017-03-31")
 CELLS = [0, 57, 203, 350]  # cell 57 has no soil attributes (NaN) in smap_conus.nc
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: threads only add overhead
 
 
 # ---------------------------------------------------------------------------- synthetic

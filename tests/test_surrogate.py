@@ -29,13 +29,7 @@ N_TIME = WARMUP + 120
 OUTPUTS = ("sm_surface", "et")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation on a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: threads only add overhead
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -32,13 +32,7 @@ CALIBRATED = ("INFILT", "Ds", "Dsmax", "Ws", "EXPT_1", "EXPT_2", "EXPT_3", "DEPT
 FLUXES = ("et", "runoff_surface", "baseflow", "drainage_bottom", "runoff")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add synchronisation (10x slower on a busy 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: threads only add overhead
 
 
 # ---------------------------------------------------------------------------- helpers
