@@ -2,7 +2,8 @@
 
 Training data are a :class:`SiteTensors` bundle (time-major arrays):
 
-* ``x``       ``[time, site, n_x]``  normalised network inputs (forcings + attributes)
+* ``x``       ``[time, site, n_x]``  normalised network inputs (forcings + attributes), or
+  ``[1, site, n_x]`` for static inputs (attributes only) that every day shares
 * ``forcing`` ``{name: [time, site]}`` physical forcings for the process model
 * ``target``  ``[time, site]``        observations (NaN = missing); ``[time, site, output]``
   for multi-output targets (e.g. a surrogate learning soil moisture and ET together)
@@ -53,8 +54,9 @@ class SiteTensors:
         if self.target.ndim not in (2, 3):
             raise ValueError(f"target must be [time, site] or [time, site, output], got shape {self.target.shape}")
         t, s = self.target.shape[:2]
-        if self.x.shape[:2] != (t, s):
-            raise ValueError(f"x has shape {self.x.shape}, expected [time={t}, site={s}, feature]")
+        if self.x.ndim != 3 or self.x.shape[0] not in (1, t) or self.x.shape[1] != s:
+            raise ValueError(f"x has shape {self.x.shape}, expected [time={t}, site={s}, feature] "
+                             f"(or [1, site={s}, feature] for static inputs)")
         for name, arr in self.forcing.items():
             if arr.shape != (t, s):
                 raise ValueError(f"forcing {name!r} has shape {arr.shape}, expected [time={t}, site={s}]")
@@ -147,6 +149,10 @@ class Trainer:
     def _uses_history(self) -> bool:
         return bool(getattr(self.model, "uses_history", False))
 
+    @staticmethod
+    def _static_x(data: SiteTensors) -> bool:
+        return data.x.shape[0] == 1 and data.n_time > 1
+
     def _tensor(self, arr: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(arr), dtype=torch.float32, device=self.device)
 
@@ -155,7 +161,7 @@ class Trainer:
         c = self.config
         lo, hi = start - c.warmup, start + (window or c.window)
         batch = {
-            "x": self._tensor(data.x[lo:hi, sites]),
+            "x": self._tensor(data.x[:, sites] if self._static_x(data) else data.x[lo:hi, sites]),
             "forcing": {k: self._tensor(v[lo:hi, sites]) for k, v in data.forcing.items()},
             "target": self._tensor(data.target[start:hi, sites]),
         }

@@ -1,5 +1,6 @@
 """Classic per-site calibration baselines (batched over sites)."""
 
+from dplrepro.calibrate.regional import LinearTransfer
 from dplrepro.calibrate.sceua import (
     ProcessCalibration,
     SceuaResult,
@@ -10,6 +11,7 @@ from dplrepro.calibrate.sceua import (
 )
 
 __all__ = [
+    "LinearTransfer",
     "ProcessCalibration",
     "SceuaResult",
     "SceuaSettings",

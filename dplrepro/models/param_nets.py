@@ -6,7 +6,11 @@
   (e.g. the previous year's streamflow) with its own LSTM encoder; the encoding is
   appended to gA's input at every time step.
 
-Both return parameters in the unit interval; :class:`~dplrepro.models.dpl.DplModel`
+* :class:`StaticMLP` maps static attributes only to static parameters (no time
+  dimension to read): the cheap network of the global PUB experiment. It holds
+  ``n_members`` independent networks at once (see :class:`MemberLinear`).
+
+All return parameters in the unit interval; :class:`~dplrepro.models.dpl.DplModel`
 scales them to physical bounds with the process model's parameter table. Tensors are
 time-major: ``[time, site, feature]``.
 """
@@ -18,7 +22,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["GA", "GZ", "ObservationEncoder"]
+__all__ = ["GA", "GZ", "MemberLinear", "ObservationEncoder", "StaticMLP", "member_index"]
 
 
 class GA(nn.Module):
@@ -115,3 +119,75 @@ class GZ(GA):
         code = self.z_encoder(z)  # [site, hidden]
         x = torch.cat([x, code.unsqueeze(0).expand(x.shape[0], -1, -1)], dim=-1)
         return self._split(self.encode(x))
+
+
+def member_index(x: torch.Tensor, n_members: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split static inputs ``x [time, site, 1 + n]`` into member ids ``[site]`` (column 0) and
+    features ``[site, n]`` (last time step). With one member, ``x`` has no id column."""
+    if x.dim() != 3:
+        raise ValueError(f"expected input [time, site, feature], got shape {tuple(x.shape)}")
+    last = x[-1]
+    if n_members == 1:
+        return torch.zeros(last.shape[0], dtype=torch.long, device=x.device), last
+    member = last[:, 0].round().long()
+    if bool((member < 0).any()) or bool((member >= n_members).any()):
+        raise ValueError(f"member ids in input column 0 must be in 0..{n_members - 1}, "
+                         f"got {int(member.min())}..{int(member.max())}")
+    return member, last[:, 1:]
+
+
+class MemberLinear(nn.Module):
+    """``n_members`` independent affine maps ``y = a @ W[m] + b[m]``; row ``i`` uses member ``member[i]``.
+
+    Training several members in one batch keeps them independent: each member's weights
+    get gradient only from its own rows (and Adam's update is element-wise). Each member is
+    initialised like ``nn.Linear`` (uniform ±1/sqrt(n_in)), or to zero with ``zero_init``.
+    """
+
+    def __init__(self, n_members: int, n_in: int, n_out: int, *, zero_init: bool = False) -> None:
+        super().__init__()
+        if n_members < 1:
+            raise ValueError(f"n_members must be >= 1, got {n_members}")
+        bound = 0.0 if zero_init else 1.0 / n_in**0.5
+        self.weight = nn.Parameter(torch.empty(n_members, n_in, n_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_members, n_out).uniform_(-bound, bound))
+
+    def forward(self, a: torch.Tensor, member: torch.Tensor) -> torch.Tensor:
+        out = a.new_empty(a.shape[0], self.weight.shape[-1])
+        for m in torch.unique(member).tolist():
+            rows = member == m
+            out[rows] = a[rows] @ self.weight[m] + self.bias[m]
+        return out
+
+
+class StaticMLP(nn.Module):
+    """Static attributes -> static parameters: ``sigmoid(L3(relu(L2(relu(L1(a))))))``.
+
+    Reads only the last time step of ``x`` (the attributes, constant in time), so it pairs
+    with :class:`~dplrepro.train.SiteTensors` whose ``x`` is ``[1, site, feature]``. With
+    ``n_members > 1`` column 0 of ``x`` is the member id of each site (float-coded integer).
+    Returns ``{name: [site, nmul]}`` in [0, 1].
+    """
+
+    uses_time = False
+
+    def __init__(self, n_inputs: int, param_names: Sequence[str], *, nmul: int = 1, hidden_size: int = 64,
+                 dropout: float = 0.0, n_members: int = 1) -> None:
+        super().__init__()
+        self.param_names = tuple(param_names)
+        self.nmul = nmul
+        self.n_members = n_members
+        self.dynamic: tuple[str, ...] = ()
+        self.layers = nn.ModuleList([MemberLinear(n_members, n_inputs, hidden_size),
+                                     MemberLinear(n_members, hidden_size, hidden_size),
+                                     MemberLinear(n_members, hidden_size, len(self.param_names) * nmul)])
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if z is not None:
+            raise ValueError("StaticMLP takes no observation history")
+        member, a = member_index(x, self.n_members)
+        h = self.dropout(torch.relu(self.layers[0](a, member)))
+        h = self.dropout(torch.relu(self.layers[1](h, member)))
+        unit = torch.sigmoid(self.layers[2](h, member)).view(a.shape[0], len(self.param_names), self.nmul)
+        return {name: unit[:, i] for i, name in enumerate(self.param_names)}
