@@ -121,3 +121,66 @@ def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
     return path
+
+
+def scaling_figure(
+    curves: Mapping[str, Sequence[Mapping]],
+    x: str,
+    panels: Sequence[tuple[str, str]],
+    *,
+    xlabel: str,
+    logx: bool = True,
+    logy: Sequence[str] = (),
+    reference: Mapping[str, tuple[float, str]] | None = None,
+    xticklabels: Mapping[float, str] | None = None,
+    missing_note: str = "no value",
+    title: str | None = None,
+):
+    """Scaling curves: one panel per ``(key, ylabel)`` of ``panels``, one line per entry of
+    ``curves`` (``{label: [point dict, ...]}``) plotting ``point[key]`` against ``point[x]``.
+
+    Points whose value is None or NaN are left out (counted in the legend with ``missing_note``);
+    ``reference`` maps a panel key to ``(value, label)`` drawn as a horizontal line;
+    panels named in ``logy`` get a log y axis. The x ticks are the data's x values, labelled
+    with ``xticklabels[x]`` where given (e.g. ``{41: "41\\ns16"}``). Returns the figure.
+    """
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
+    markers = "osD^v<>"
+    for ax, (key, ylabel) in zip(axes[0], panels):
+        plotted = []
+        for j, (label, points) in enumerate(curves.items()):
+            xs = np.array([float(p[x]) for p in points], dtype=float)
+            ys = np.array([np.nan if p.get(key) is None else float(p[key]) for p in points], dtype=float)
+            ok = np.isfinite(xs) & np.isfinite(ys)
+            lost = int((~ok).sum())
+            name = label if not lost else f"{label} ({lost} {missing_note})"
+            ax.plot(xs[ok], ys[ok], marker=markers[j % len(markers)], label=name)
+            plotted.extend(ys[ok])
+        if reference and key in reference:
+            value, ref_label = reference[key]
+            ax.axhline(value, color="k", lw=0.9, ls=":", label=ref_label)
+        if logx:
+            ax.set_xscale("log")
+        if not plotted:
+            ax.text(0.5, 0.5, f"every point: {missing_note}", transform=ax.transAxes, ha="center", color="0.4")
+        if key in logy and plotted and min(plotted) > 0:
+            ax.set_yscale("log")
+            narrow = max(plotted) / min(plotted) < 10  # within a decade: label every 1..9 x 10^k
+            ax.yaxis.set_major_locator(LogLocator(subs=tuple(range(1, 10)) if narrow else (1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ticks = sorted({float(p[x]) for points in curves.values() for p in points if p.get(x) is not None})
+        if ticks:
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([(xticklabels or {}).get(v, f"{v:g}") for v in ticks])
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

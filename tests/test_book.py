@@ -112,6 +112,9 @@ TINY = {
     "surrogate": {"rounds": 1, "epochs": 3},
     "soil_moisture": {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3},
     "evapotranspiration": {"epochs": 3, "sceua_maxn": 60},
+    "global_pub": {"epochs": 2, "n_synthetic": 30, "k_folds": 2},
+    # after soil_moisture and global_pub in the toc: reads their twin summaries, adds the missing points
+    "scaling_curves": {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3},
 }
 
 

@@ -231,3 +231,194 @@ def runs_to_reach(runs: np.ndarray, error: np.ndarray, threshold: float = 0.05) 
     """First cost (forward runs per cell) at which ``error`` falls below ``threshold``; NaN if never."""
     hit = np.flatnonzero(np.asarray(error) < threshold)
     return float(np.asarray(runs)[hit[0]]) if hit.size else float("nan")
+
+
+# ------------------------------------------------------------- one training setting, one method
+# The soil-moisture chapter and the scaling-curves chapter both train through these, so a
+# point of a scaling curve is the same computation whichever chapter made it.
+
+__all__ += ["DENSITY_LABEL", "METHOD_KIND", "setting_label", "chapter_config", "chapter_surrogate", "TrainingSetting",
+            "training_setting", "setting_inputs", "MethodOutcome", "train_setting_method"]
+
+#: Block size ``n`` on our grid -> the paper's density name (inverse of ``splits.PAPER_DENSITY``).
+DENSITY_LABEL = {1: "s4", 2: "s8", 4: "s16"}
+#: Method name (as in the chapter's tables and ``summary.json``) -> how it is trained.
+METHOD_KIND = {"dPL gA (surrogate)": "gA", "dPL gz (surrogate)": "gz", "dPL gA (VIC-style direct)": "gA",
+               "SCE-UA (surrogate)": "sceua"}
+
+
+def setting_label(density_n: int, years: int) -> str:
+    """``"s16, 1 yr"``: the paper's density name (``n<k>`` if it has none) and the training years."""
+    return f"{DENSITY_LABEL.get(int(density_n), f'n{density_n}')}, {int(years)} yr"
+
+
+def chapter_config(profile: str, *, seed: int = 0, epochs: int = 0, sceua_maxn: int = 0, densities="",
+                   train_years="") -> SoilMoistureConfig:
+    """The soil-moisture chapter's config from its parameters (0 / "" keep the profile's value).
+
+    ``densities`` and ``train_years`` are comma-separated strings (``"4,2"``) or sequences.
+    The comparison density falls back to the last density when the profile's is not run.
+    """
+    def as_tuple(v) -> tuple:
+        return tuple(int(x) for x in (str(v).split(",") if isinstance(v, str) else v))
+
+    cfg = PROFILES[profile]
+    changes: dict = {"seed": int(seed)}
+    if epochs:
+        changes["train"] = replace(cfg.train, epochs=int(epochs))
+    if sceua_maxn:
+        changes["sceua_maxn"] = int(sceua_maxn)
+    if densities not in ("", None, ()):
+        changes["densities"] = as_tuple(densities)
+    if train_years not in ("", None, ()):
+        changes["train_years"] = as_tuple(train_years)
+    cfg = replace(cfg, **changes)
+    if cfg.comparison_density not in cfg.densities:
+        cfg = replace(cfg, comparison_density=cfg.densities[-1])
+    return cfg
+
+
+def chapter_surrogate(grid: xr.Dataset, data_source: str, profile: str, results_root: Path, *, seed: int = 0,
+                      rounds: int = -1, epochs: int = 0, device: str = "auto", show_progress: bool = True):
+    """The surrogate chapter's surrogate (its ``profile``; ``rounds`` -1 / ``epochs`` 0: that profile's
+    values), loaded from ``<results_root>/surrogate/<profile>/`` or built and cached there.
+
+    Returns ``(bundle, build)``: the :class:`~dplrepro.experiments.surrogate.SurrogateBundle` and
+    the build settings used (their values identify the cached file).
+    """
+    from . import surrogate as sx
+
+    exp = sx.PROFILES[profile]
+    build = replace(exp.build, seed=int(seed))
+    if rounds is not None and int(rounds) >= 0:
+        build = replace(build, rounds=int(rounds))
+    if epochs:
+        build = replace(build, train=replace(build.train, epochs=int(epochs)))
+    bundle = sx.obtain_surrogate(grid, data_source, exp, build, Path(results_root) / "surrogate" / profile,
+                                 device=device, show_progress=show_progress)
+    return bundle, build
+
+
+@dataclass
+class TrainingSetting:
+    """One training setting: density (one cell per n×n block), training years, cells, normaliser."""
+
+    density_n: int
+    years: int
+    window: TimeWindow                 # the training period
+    train_cells: np.ndarray            # indices into the grid's ``cell`` dimension
+    near_cells: np.ndarray             # untrained neighbours of training cells (the spatial test)
+    normalizer: Normalizer             # fitted on the training cells and period only
+
+    @property
+    def label(self) -> str:
+        return setting_label(self.density_n, self.years)
+
+
+def training_setting(grid: xr.Dataset, density_n: int, years: int) -> TrainingSetting:
+    """Training cells (``density_mask``), neighbours and normaliser for ``years`` (1 or 2) of training."""
+    from ..data.splits import SMAP_TRAIN_1Y, SMAP_TRAIN_2Y, density_mask, neighbour_cells
+
+    if int(years) not in (1, 2):
+        raise ValueError(f"training years must be 1 or 2 (SMAP 2015-04..2017-03), got {years!r}")
+    window = SMAP_TRAIN_1Y if int(years) == 1 else SMAP_TRAIN_2Y
+    row, col = grid["row"].values, grid["col"].values
+    mask = density_mask(row, col, int(density_n))
+    train_cells = np.flatnonzero(mask)
+    near = np.flatnonzero(neighbour_cells(mask, row, col, radius=1))
+    norm = fit_grid_normalizer(window.select(grid).isel(cell=train_cells))
+    return TrainingSetting(int(density_n), int(years), window, train_cells, near, norm)
+
+
+def setting_inputs(grid: xr.Dataset, setting: TrainingSetting, cells: np.ndarray, window: TimeWindow,
+                   warmup: int) -> GridInputs:
+    """Inputs of ``cells`` over ``window``, normalised with the setting's training statistics."""
+    return build_grid_inputs(grid.isel(cell=cells), window, setting.normalizer, warmup)
+
+
+@dataclass
+class MethodOutcome:
+    """What training one method in one setting gives.
+
+    ``record``: the row of ``summary.json``'s ``training`` list (``final_train_rmse`` in
+    m³/m³, ``runs_to_rmse_0.05`` in forward runs per cell, NaN if never reached,
+    ``wall_time_s`` in s). ``curve``: (forward runs per cell, median training RMSE in m³/m³,
+    wall time in s). ``params``: (cell indices, ``{name: values}``) or None. ``scores``:
+    per-cell test scores, one DataFrame per test (``temporal``, ``spatial``).
+    """
+
+    record: dict
+    curve: tuple
+    params: tuple | None
+    scores: dict
+
+
+def train_setting_method(grid: xr.Dataset, setting: TrainingSetting, name: str, model, config: SoilMoistureConfig,
+                         *, device: str = "auto", tests: Sequence[str] = ("temporal", "spatial"),
+                         show_progress: bool = True) -> MethodOutcome:
+    """Train method ``name`` (a key of :data:`METHOD_KIND`) through ``model`` in ``setting``, then test it.
+
+    dPL is trained on the training cells (:func:`train_grid_dpl`); SCE-UA calibrates each
+    training cell alone (:func:`calibrate_grid_sceua`) and, in the spatial test, lends each
+    test cell the parameters of its nearest calibrated cell. The temporal test (same cells,
+    the following year) exists only for 1-year training. ``tests=()`` skips testing.
+    """
+    from ..data.splits import SMAP_TEST_1Y
+    from ..models.surrogate import LSTMSurrogate
+
+    if name not in METHOD_KIND:
+        raise ValueError(f"unknown method {name!r}; one of {sorted(METHOD_KIND)}")
+    kind, warmup = METHOD_KIND[name], config.warmup
+    row, col = grid["row"].values, grid["col"].values
+    cells_all = setting.train_cells
+    t0 = _time.time()
+    train = setting_inputs(grid, setting, cells_all, setting.window, warmup)
+    z_train = train.tensors.target[train.first_day:]
+    test_sets = {}
+    if "temporal" in tests and setting.years == 1:
+        test_sets["temporal"] = (cells_all, SMAP_TEST_1Y, z_train)
+    if "spatial" in tests and setting.near_cells.size:
+        test_sets["spatial"] = (setting.near_cells, setting.window, None)
+    predict, params = {}, None
+    if kind == "sceua":
+        p_train, result, seconds = calibrate_grid_sceua(model, train, config, progress=show_progress)
+        hist_f = result.history_f.median(dim=1).values.cpu().numpy()
+        hist_n = result.history_n_evaluations.float().median(dim=1).values.cpu().numpy()
+        curve = (hist_n, hist_f, seconds * hist_n / max(hist_n[-1], 1))
+        final_rmse = float(np.median(result.f.cpu().numpy()))
+        params = (cells_all, p_train)
+        lookup = {c: i for i, c in enumerate(cells_all)}
+        for test, (cells, window, _) in test_sets.items():
+            src = nearest_training_cell(row, col, cells_all, cells)  # spatial: nearest calibrated cell
+            p = {k: v[[lookup[c] for c in src]] for k, v in p_train.items()}
+            predict[test] = simulate_grid(model, p, setting_inputs(grid, setting, cells, window, warmup))
+    else:
+        if kind == "gz":  # gz reads each cell's SMAP series of the training period
+            train.tensors.z = z_train
+        trainer = train_grid_dpl(kind, model, train, config, device=device, show_progress=show_progress)
+        train.tensors.z = None
+        ev = trainer.history.evaluations
+        curve = (np.array([e["forward_runs_per_site"] for e in ev]), np.array([e["rmse"] for e in ev]),
+                 np.array([e["wall_time_s"] for e in ev]))
+        final_rmse = float(ev[-1]["rmse"])
+        for test, (cells, window, z) in test_sets.items():
+            inp = setting_inputs(grid, setting, cells, window, warmup)
+            if kind == "gz":
+                inp.tensors.z = z if z is not None else \
+                    setting_inputs(grid, setting, cells, setting.window, warmup).tensors.target[warmup:]
+            predict[test] = trainer.predict(inp.tensors, start=inp.first_day)["sm_surface"]
+        if kind == "gA" and isinstance(model, LSTMSurrogate):  # parameters for every cell: dPL generalises in space
+            every_cell = np.arange(grid.sizes["cell"])
+            every = setting_inputs(grid, setting, every_cell, setting.window, warmup)
+            out = trainer.predict(every.tensors, start=every.first_day)
+            params = (every_cell, {k.removeprefix("param_"): v for k, v in out.items() if k.startswith("param_")})
+    scores = {}
+    for test, sim in predict.items():
+        cells, window, _ = test_sets[test]
+        obs = setting_inputs(grid, setting, cells, window, warmup).tensors.target[warmup:]
+        scores[test] = grid_scores(sim, obs, grid["cell"].values[cells])
+    runs, err, _ = curve
+    record = {"setting": setting.label, "density_n": setting.density_n, "train_years": setting.years, "method": name,
+              "train_cells": int(cells_all.size), "final_train_rmse": final_rmse,
+              "runs_to_rmse_0.05": runs_to_reach(runs, err, 0.05), "wall_time_s": round(_time.time() - t0, 1)}
+    return MethodOutcome(record, curve, params, scores)

@@ -1,0 +1,82 @@
+"""The scaling-curves chapter end to end on real SMAP, CI-sized.
+
+The two chapters it reads are not run here (minutes each): their summaries are written
+into the temporary results folder first. The soil-moisture one, like a quick run, has dPL
+gA at two densities and no SCE-UA there, so the chapter must compute SCE-UA at both
+densities and dPL gA with two training years -- through a tiny surrogate it builds (and
+caches) on the real data, with the training settings the summary records.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+DPL, SCEUA = "dPL gA (surrogate)", "SCE-UA (surrogate)"
+TINY_SETTINGS = {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3}
+
+
+def _write(results, chapter, summary):
+    path = results / chapter / "quick" / "summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary))
+
+
+@pytest.mark.slow
+def test_scaling_chapter_computes_the_missing_points_on_real_data(run_quick_chapter, smap_path, tmp_path):
+    results = tmp_path / "results"  # the fixture's DPLREPRO_RESULTS
+    dpl_written = [
+        {"setting": "s16, 1 yr", "density_n": 4, "train_years": 1, "method": DPL, "train_cells": 41,
+         "final_train_rmse": 0.0457, "runs_to_rmse_0.05": 44.0, "wall_time_s": 25.7},
+        {"setting": "s8, 1 yr", "density_n": 2, "train_years": 1, "method": DPL, "train_cells": 126,
+         "final_train_rmse": 0.0459, "runs_to_rmse_0.05": 30.0, "wall_time_s": 85.2},
+    ]
+    _write(results, "soil_moisture", {"densities": [4, 2], "train_years": [1], "training": dpl_written,
+                                      "settings": TINY_SETTINGS, "run": {"data_source": "real", "seed": 0}})
+    fraction = [{"method": m, "fraction": f, "median_kge": k, "n_train_basins": int(800 * f)}
+                for m, ks in (("dpl8", (0.58, 0.55, 0.51, 0.47)), ("ltf8", (0.49, 0.48, 0.45, 0.41)))
+                for f, k in zip((1.0, 0.5, 0.25, 0.125), ks)]
+    _write(results, "global_pub", {"fraction_curve": fraction, "median_kge_ltf8": 0.49, "fraction_to_match_ltf": 0.25,
+                                   "run": {"data_source": "real", "seed": 0}})
+
+    out, s = run_quick_chapter("scaling_curves", {"data_source": "real"})
+
+    assert s["run"]["data_source"] == "real"
+    assert not s["inputs"]["soil_moisture"]["ran_here"] and not s["inputs"]["global_pub"]["ran_here"]
+    assert s["computed_here"] == [{"method": SCEUA, "density_n": 4, "train_years": 1},
+                                  {"method": SCEUA, "density_n": 2, "train_years": 1},
+                                  {"method": DPL, "density_n": 4, "train_years": 2}]
+    assert s["training_settings"] == {**TINY_SETTINGS, "from": "soil_moisture"}
+    by = {(p["method"], p["density_n"]): p for p in s["density_curve"]}
+    assert set(by) == {(DPL, 4), (DPL, 2), (SCEUA, 4), (SCEUA, 2)}
+    # dPL points copied from the soil-moisture summary, unchanged
+    for written in dpl_written:
+        p = by[(DPL, written["density_n"])]
+        assert p["source"] == "soil_moisture"
+        assert p["final_train_rmse"] == written["final_train_rmse"]
+        assert p["runs_to_rmse_0.05"] == written["runs_to_rmse_0.05"]
+    # SCE-UA computed here on the real grid: 41 and 126 training cells, real RMSE values (m3/m3)
+    for n, cells in ((4, 41), (2, 126)):
+        p = by[(SCEUA, n)]
+        assert p["source"] == "scaling_curves" and p["train_cells"] == cells and p["train_years"] == 1
+        assert 0.01 < p["final_train_rmse"] < 0.2, p
+        assert p["runs_to_rmse_0.05"] is None or 0 < p["runs_to_rmse_0.05"] <= 200, p
+    # the two-year point at the sparsest density, computed here
+    length = s["length_curve"]
+    assert [(p["train_years"], p["source"], p["train_cells"]) for p in length] == [
+        (1, "soil_moisture", 41), (2, "scaling_curves", 41)]
+    assert 0.01 < length[1]["final_train_rmse"] < 0.3
+    d = s["derived"]
+    assert d["dpl_runs_ratio_dense_to_sparse"] == pytest.approx(30 / 44)
+    assert d["dpl_rmse_change_dense_minus_sparse"] == pytest.approx(0.0002)
+    assert d["sceua_rmse_change_dense_minus_sparse"] == pytest.approx(
+        by[(SCEUA, 2)]["final_train_rmse"] - by[(SCEUA, 4)]["final_train_rmse"])
+    assert d["pub_fraction_to_match_ltf"] == 0.25 and d["pub_median_kge_ltf8"] == 0.49
+    assert [r["median_kge"] for r in s["fraction_curve"] if r["method"] == "dpl8"] == [0.47, 0.51, 0.55, 0.58]
+    assert s["paper_reference"]["runs_to_0.05_s16"] == 900
+    assert "NaN" not in (out / "summary.json").read_text()
+    for fig in ("density_curves.png", "length_curve.png", "pub_fraction_curve.png"):
+        assert (out / fig).stat().st_size > 5_000, fig
+    # the tiny surrogate was built and cached where the soil-moisture chapter looks for it
+    assert (results / "surrogate" / "quick" / s["surrogate_file"]).exists()
