@@ -6,6 +6,15 @@ converted to ``.ipynb``, executed once by papermill with the chosen profile, and
 executed notebook is what the HTML shows (Jupyter Book itself never re-executes it:
 ``execute_notebooks: off`` in ``_config.yml``). Other pages are plain MyST Markdown.
 
+**Cache.** After a successful run the runner writes ``results/<chapter>/<profile>/run.json``:
+the parameters and a hash of everything the run depends on (:func:`inputs_hash`: the
+chapter source, the parameters, the ``dplrepro`` source code, the data folder's files,
+package versions, and the summaries of the chapters it declares it reads in its front
+matter, ``dplrepro: {reads: [...]}``). Running a chapter again with the same hash
+reuses the executed notebook and its results instead of retraining; any change reruns
+it (``force=True`` always reruns). The executed notebook's first cell then states the data,
+profile, device and wall time of the run.
+
 Layout of the build folder (``_build/`` at the project root)::
 
     _build/executed/<profile>/<name>.ipynb   papermill output of each chapter
@@ -15,8 +24,11 @@ Layout of the build folder (``_build/`` at the project root)::
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -26,7 +38,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from .results import DATA_SOURCES, PROFILES
+from .results import DATA_SOURCES, PROFILES, chapter_dir, results_root
 
 log = logging.getLogger("dplrepro.book")
 
@@ -66,14 +78,134 @@ def toc_pages(project_root: Path = PROJECT_ROOT) -> list[str]:
     return pages
 
 
-def is_notebook(source: Path) -> bool:
-    """True if a Markdown page is a Jupytext notebook (has a ``jupytext:`` front-matter block)."""
+def front_matter(source: Path) -> dict:
+    """The YAML front matter of a Markdown page (``{}`` if none)."""
     text = source.read_text()
     if not text.startswith("---"):
-        return False
+        return {}
     end = text.find("\n---", 3)
     front = yaml.safe_load(text[3:end]) if end > 0 else None
-    return isinstance(front, dict) and "jupytext" in front
+    return front if isinstance(front, dict) else {}
+
+
+def is_notebook(source: Path) -> bool:
+    """True if a Markdown page is a Jupytext notebook (has a ``jupytext:`` front-matter block)."""
+    return "jupytext" in front_matter(source)
+
+
+def chapter_reads(name: str, project_root: Path = PROJECT_ROOT) -> list[str]:
+    """Chapters whose results ``name`` reads (front matter ``dplrepro: {reads: [...]}``; ``all``:
+    every chapter before it in the table of contents)."""
+    meta = front_matter(chapter_source(name, project_root)).get("dplrepro") or {}
+    reads = meta.get("reads", [])
+    if reads == "all":
+        names = chapters(project_root)
+        return names[: names.index(name)]
+    if isinstance(reads, str):
+        reads = [reads]
+    unknown = [r for r in reads if r not in chapters(project_root)]
+    if unknown:
+        raise ChapterError(f"book/{name}.md declares it reads unknown chapter(s) {unknown}")
+    return list(reads)
+
+
+def _data_fingerprint() -> list:
+    """(name, size, mtime) of every file in the data folder -- cheap, and changes with the data."""
+    from .data.paths import data_dir
+
+    root = data_dir()
+    entries: list = [str(root)]
+    if root.exists():
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for f in sorted(filenames):
+                st = os.stat(os.path.join(dirpath, f))
+                entries.append((os.path.relpath(os.path.join(dirpath, f), root), st.st_size, int(st.st_mtime)))
+    return entries
+
+
+def _code_fingerprint(project_root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((project_root / "dplrepro").rglob("*.py")):
+        digest.update(str(path.relative_to(project_root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for package in ("torch", "numpy", "xarray", "pandas", "scipy"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "absent"
+    return out
+
+
+def inputs_hash(name: str, profile: str, parameters: Mapping[str, Any], project_root: Path = PROJECT_ROOT) -> str:
+    """Hash of what a chapter run depends on (see the module docstring); 16 hex digits."""
+    upstream = {}
+    for other in chapter_reads(name, project_root):
+        path = results_root() / other / profile / "summary.json"
+        upstream[other] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+    record = {
+        "chapter": name,
+        "source": hashlib.sha256(chapter_source(name, project_root).read_bytes()).hexdigest(),
+        "parameters": {k: parameters[k] for k in sorted(parameters)},
+        "code": _code_fingerprint(project_root),
+        "data": _data_fingerprint(),
+        "versions": _versions(),
+        "reads": upstream,
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cached_run(name: str, profile: str, key: str, build_dir: Path = BUILD_DIR) -> dict | None:
+    """The ``run.json`` record of an earlier run with the same inputs hash, if its outputs still exist."""
+    record_path = results_root() / name / profile / "run.json"
+    if not record_path.exists() or not executed_path(name, profile, build_dir).exists():
+        return None
+    try:
+        record = json.loads(record_path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if record.get("inputs_hash") != key or not (results_root() / name / profile / "summary.json").exists():
+        return None
+    return record
+
+
+def _banner(name: str, profile: str, seconds: float) -> str:
+    """The note put under a chapter's title: what this page ran on and how long it took."""
+    path = results_root() / name / profile / "summary.json"
+    run = json.loads(path.read_text()).get("run", {}) if path.exists() else {}
+    source = {"real": "REAL data", "synthetic": "SYNTHETIC twin data", "mixed": "real and synthetic data"}.get(
+        run.get("data_source"), "data not recorded")
+    device = run.get("resolved_device") or run.get("device", "?")
+    return (
+        "```{note}\n"
+        f"**This page was executed** on {source}"
+        + (f" ({run['data_description']})" if run.get("data_description") else "")
+        + f", profile `{profile}`, seed {run.get('seed', '?')}, device `{device}`; it took "
+        f"**{seconds / 60:.1f} min** on {platform.machine()} with {os.cpu_count()} CPU cores"
+        f" (finished {run.get('finished_utc', '?')}). Rerun: `dplrepro run {name} --profile {profile}`.\n"
+        "```"
+    )
+
+
+def _insert_banner(notebook_path: Path, text: str) -> None:
+    """Put ``text`` into the first Markdown cell, right after its ``# title`` line."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook_path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            lines = cell.source.split("\n")
+            at = next((i + 1 for i, line in enumerate(lines) if line.startswith("# ")), 0)
+            cell.source = "\n".join(lines[:at] + ["", text, ""] + lines[at:])
+            break
+    nbformat.write(nb, str(notebook_path))
 
 
 def chapters(project_root: Path = PROJECT_ROOT) -> list[str]:
@@ -108,13 +240,15 @@ def run_chapter(
     build_dir: Path = BUILD_DIR,
     project_root: Path = PROJECT_ROOT,
     progress: bool = True,
+    force: bool = False,
 ) -> Path:
     """Execute one chapter with papermill; return the executed notebook's path.
 
     ``parameters`` override the chapter's ``parameters`` cell (``profile`` is set from
     the argument). The notebook runs with the project root as working directory.
     A failing cell raises :class:`ChapterError` naming the chapter and the notebook
-    holding the traceback.
+    holding the traceback. An earlier run with the same :func:`inputs_hash` is reused
+    unless ``force``.
     """
     import jupytext
     import papermill
@@ -127,6 +261,13 @@ def run_chapter(
         raise ValueError(f"data_source must be one of {DATA_SOURCES}, got {params['data_source']!r}")
 
     source = chapter_source(name, project_root)
+    key = inputs_hash(name, profile, params, project_root)
+    if not force:
+        cached = cached_run(name, profile, key, build_dir)
+        if cached is not None:
+            log.info("chapter %s (profile %s): inputs unchanged (hash %s), reusing the run of %s",
+                     name, profile, key, cached.get("finished_utc"))
+            return executed_path(name, profile, build_dir)
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3", "language": "python"}
     has_parameters = any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in notebook.cells)
@@ -157,8 +298,17 @@ def run_chapter(
         raise ChapterError(f"chapter {name!r} (profile {profile}) failed; executed notebook: {failed}\n{exc}") from exc
     finally:
         staged_input.unlink(missing_ok=True)
+    seconds = time.time() - started
+    _insert_banner(tmp_out, _banner(name, profile, seconds))
     os.replace(tmp_out, out)  # only a fully executed notebook reaches the book
-    log.info("chapter %s done in %.1f s", name, time.time() - started)
+    from .utils import write_json_atomic
+
+    write_json_atomic(chapter_dir(name, profile) / "run.json", {
+        "chapter": name, "profile": profile, "parameters": params, "inputs_hash": key,
+        "wall_time_s": round(seconds, 1), "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "executed_notebook": str(out), "machine": platform.machine(), "cpu_count": os.cpu_count(),
+    })
+    log.info("chapter %s done in %.1f s", name, seconds)
     return out
 
 
@@ -218,9 +368,11 @@ def build_book(
     parameters: Mapping[str, Any] | None = None,
     build_dir: Path = BUILD_DIR,
     project_root: Path = PROJECT_ROOT,
+    force: bool = False,
 ) -> Path:
-    """Run every chapter (or the given ones) with ``profile``, then build the HTML book."""
+    """Run every chapter (or the given ones) with ``profile`` (reusing unchanged runs unless
+    ``force``), then build the HTML book."""
     names = list(chapters_to_run) if chapters_to_run is not None else chapters(project_root)
     for name in names:
-        run_chapter(name, profile, parameters, build_dir=build_dir, project_root=project_root)
+        run_chapter(name, profile, parameters, build_dir=build_dir, project_root=project_root, force=force)
     return build_html(profile, build_dir=build_dir, project_root=project_root)

@@ -22,12 +22,17 @@ from .results import PROFILES
 
 
 def _parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as YAML (numbers, booleans, strings), except that
+    digits with a leading zero stay strings (basin ids such as ``01047000``, not octal numbers)."""
     params: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
             raise SystemExit(f"-p expects key=value, got {item!r}")
         key, value = item.split("=", 1)
-        params[key.strip()] = yaml.safe_load(value) if value != "" else ""
+        if value == "" or (len(value) > 1 and value.startswith("0") and value.isdigit()):
+            params[key.strip()] = value
+        else:
+            params[key.strip()] = yaml.safe_load(value)
     return params
 
 
@@ -76,7 +81,7 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .book import run_chapter
 
-    out = run_chapter(args.chapter, args.profile, _parse_params(args.param))
+    out = run_chapter(args.chapter, args.profile, _parse_params(args.param), force=args.force)
     print(f"executed notebook: {out}")
     return 0
 
@@ -84,7 +89,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_book(args: argparse.Namespace) -> int:
     from .book import build_book
 
-    html = build_book(args.profile, chapters_to_run=args.only, parameters=_parse_params(args.param))
+    html = build_book(args.profile, chapters_to_run=args.only, parameters=_parse_params(args.param), force=args.force)
     print(f"HTML book: {html / 'index.html'}")
     return 0
 
@@ -126,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", choices=PROFILES, default="quick")
     run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                      help="override a parameter of the chapter's parameters cell (repeatable)")
+    run.add_argument("--force", action="store_true", help="rerun even if an identical run is cached")
     run.set_defaults(func=_cmd_run)
 
     book = sub.add_parser("book", help="run every chapter, then build the HTML book")
@@ -133,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--only", nargs="*", help="run only these chapters (the others must have run before)")
     book.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                       help="parameter passed to every chapter (repeatable)")
+    book.add_argument("--force", action="store_true", help="rerun every chapter, ignoring cached runs")
     book.set_defaults(func=_cmd_book)
 
     lst = sub.add_parser("chapters", help="list chapters in book order")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import __version__
-from .utils import write_json_atomic
+from .utils import resolve_device, write_json_atomic
 
 RESULTS_ENV_VAR = "DPLREPRO_RESULTS"
 PROFILES = ("quick", "full")
@@ -110,6 +110,7 @@ class ChapterRun:
             "profile": self.profile,
             "seed": self.seed,
             "device": self.device,
+            "resolved_device": str(resolve_device(self.device)),
             "data_source": self.resolved_source or self.data_source,
             "data_description": self.data_description,
             "wall_time_s": round(time.time() - self.started, 3),

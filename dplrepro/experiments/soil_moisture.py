@@ -147,7 +147,7 @@ class SoilMoistureConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=60, batch_sites=10_000, window=365, warmup=365, loss="rmse", optimizer="adam",
         learning_rate=1e-2, output="sm_surface", clip_grad_norm=1.0))
-    sceua_maxn: int = 600
+    sceua_maxn: int = 400
     sceua_ngs: int = 2
     seed: int = 0
 
