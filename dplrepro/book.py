@@ -38,7 +38,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from .results import DATA_SOURCES, PROFILES, chapter_dir, results_root
+from .results import DATA_SOURCES, PROFILES, chapter_dir, results_root, summary_path
 
 log = logging.getLogger("dplrepro.book")
 
@@ -148,7 +148,7 @@ def inputs_hash(name: str, profile: str, parameters: Mapping[str, Any], project_
     """Hash of what a chapter run depends on (see the module docstring); 16 hex digits."""
     upstream = {}
     for other in chapter_reads(name, project_root):
-        path = results_root() / other / profile / "summary.json"
+        path = summary_path(other, profile)
         upstream[other] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
     record = {
         "chapter": name,
@@ -171,14 +171,14 @@ def cached_run(name: str, profile: str, key: str, build_dir: Path = BUILD_DIR) -
         record = json.loads(record_path.read_text())
     except json.JSONDecodeError:
         return None
-    if record.get("inputs_hash") != key or not (results_root() / name / profile / "summary.json").exists():
+    if record.get("inputs_hash") != key or not summary_path(name, profile).exists():
         return None
     return record
 
 
 def _banner(name: str, profile: str, seconds: float) -> str:
     """The note put under a chapter's title: what this page ran on and how long it took."""
-    path = results_root() / name / profile / "summary.json"
+    path = summary_path(name, profile)
     run = json.loads(path.read_text()).get("run", {}) if path.exists() else {}
     source = {"real": "REAL data", "synthetic": "SYNTHETIC twin data", "mixed": "real and synthetic data"}.get(
         run.get("data_source"), "data not recorded")

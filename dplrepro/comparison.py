@@ -58,16 +58,13 @@ def _surrogate(s):
     return f"median corr {corr:.3f} (held-out cells, fresh parameters)", _verdict(corr >= 0.90, corr >= 0.85)
 
 
-def _smap_setting(s) -> str:
-    slug = str(_get(s, "comparison")).lower().replace(" ", "_").replace(",", "")
-    return slug
-
-
 def _smap_test(test: str):
     def rule(s):
-        slug = _smap_setting(s)
-        dpl = float(_get(s, "results", f"{slug}|dpl_ga_surrogate|{test}", "rmse"))
-        sce = float(_get(s, "results", f"{slug}|sce_ua_surrogate|{test}", "rmse"))
+        from .experiments.soil_moisture import result_key
+
+        setting = str(_get(s, "comparison"))
+        dpl = float(_get(s, "results", result_key(setting, "dPL gA (surrogate)", test), "rmse"))
+        sce = float(_get(s, "results", result_key(setting, "SCE-UA (surrogate)", test), "rmse"))
         return (f"median RMSE dPL gA {dpl:.4f} vs SCE-UA {sce:.4f} m³/m³ ({_get(s, 'comparison')})",
                 _verdict(dpl <= sce, dpl <= sce + 0.002))
     return rule

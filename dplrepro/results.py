@@ -42,9 +42,14 @@ def chapter_dir(chapter: str, profile: str) -> Path:
     return path
 
 
+def summary_path(chapter: str, profile: str) -> Path:
+    """``results/<chapter>/<profile>/summary.json`` (nothing is created)."""
+    return results_root() / chapter / profile / "summary.json"
+
+
 def load_summary(chapter: str, profile: str) -> dict[str, Any]:
     """Read a chapter's ``summary.json``; a clear error if the chapter has not been run."""
-    path = results_root() / chapter / profile / "summary.json"
+    path = summary_path(chapter, profile)
     if not path.exists():
         raise FileNotFoundError(
             f"{path} does not exist: run the chapter first (dplrepro run {chapter} --profile {profile})"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -90,3 +91,17 @@ def config_hash(obj: Any, length: int = 10) -> str:
 
     text = json.dumps(obj, sort_keys=True, default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def clean_json(obj: Any) -> Any:
+    """A copy of ``obj`` that ``json.dumps(..., allow_nan=False)`` accepts: NaN/±inf -> None,
+    NumPy scalars and arrays -> Python numbers and lists, tuples -> lists."""
+    if isinstance(obj, Mapping):
+        return {str(k): clean_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean_json(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy scalar or array
+        return clean_json(obj.tolist())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    return obj

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
+
+from model_inputs import interior_params, seasonal_forcing
 
 from dplrepro.models import HBV, HBV_PARAMETERS, ParameterSpec, ParameterTable, UnknownParameterError, gamma_uh, route
 from dplrepro.models.routing import route_with_uh, routing_storage
@@ -36,29 +36,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: thread
 # ---------------------------------------------------------------------------- helpers
 def make_forcing(n_time: int, n_site: int, dtype=torch.float64, seed: int = 0) -> dict[str, torch.Tensor]:
     """Seasonal temperature (cold winters, so snow accumulates and melts), intermittent rain, PET."""
-    g = torch.Generator().manual_seed(seed)
-    day = torch.arange(n_time, dtype=torch.float64).unsqueeze(1)
-    offset = torch.linspace(-4.0, 6.0, n_site, dtype=torch.float64)
-    noise = 3.0 * torch.randn(n_time, n_site, generator=g, dtype=torch.float64)
-    tmean = offset + 9.0 - 13.0 * torch.cos(2 * math.pi * day / 365.25) + noise
-    wet = torch.rand(n_time, n_site, generator=g, dtype=torch.float64) < 0.45
-    amount = -6.0 * torch.log(torch.rand(n_time, n_site, generator=g, dtype=torch.float64))
-    prcp = torch.where(wet, amount, torch.zeros(()))
-    pet = 0.4 + 0.15 * torch.relu(tmean) + 0.1 * torch.rand(n_time, n_site, generator=g, dtype=torch.float64)
-    return {"prcp": prcp.to(dtype), "tmean": tmean.to(dtype), "pet": pet.to(dtype)}
+    return seasonal_forcing(n_time, n_site, dtype, seed, rain_scale=6.0, pet_per_degree=0.15)
 
 
 def make_params(model: HBV, n_site: int, n_time: int | None = None, dtype=torch.float64, seed: int = 1,
                 lo: float = 0.1, hi: float = 0.9, requires_grad: bool = False) -> dict[str, torch.Tensor]:
     """Physical parameters drawn in the interior of the bounds (static or dynamic as the model says)."""
-    g = torch.Generator().manual_seed(seed)
-    table = model.parameter_table
-    out = {}
-    for name in table.names:
-        shape = (n_time, n_site, model.nmul) if name in model.dynamic else (n_site, model.nmul)
-        unit = lo + (hi - lo) * torch.rand(shape, generator=g, dtype=torch.float64)
-        out[name] = table[name].scale(unit).to(dtype).requires_grad_(requires_grad)
-    return out
+    return interior_params(model, n_site, n_time, dtype, seed, lo, hi, requires_grad)
 
 
 # ---------------------------------------------------------------------------- parameter table

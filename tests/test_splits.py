@@ -230,3 +230,21 @@ def test_subsample_nested_sizes_deterministic():
         subsample_basins(ids, 0.0, seed=7)
     with pytest.raises(ValueError, match="fraction"):
         subsample_basins(ids, 1.5, seed=7)
+
+
+def test_config_dict_writes_time_windows_as_lists():
+    from dataclasses import dataclass, field
+
+    from dplrepro.data.splits import TimeWindow, config_dict
+
+    @dataclass
+    class Inner:
+        lr: float = 0.1
+
+    @dataclass
+    class Config:
+        train: TimeWindow = field(default_factory=lambda: TimeWindow("2001-10-01", "2004-09-30"))
+        inner: Inner = field(default_factory=Inner)
+        n: int = 3
+
+    assert config_dict(Config()) == {"train": ["2001-10-01", "2004-09-30"], "inner": {"lr": 0.1}, "n": 3}

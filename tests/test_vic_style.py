@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from model_inputs import interior_params, seasonal_forcing
+
 from dplrepro.models import VICStyle
 from dplrepro.models.parameters import UnknownParameterError
 from dplrepro.models.vic_style import VIC_STYLE_PARAMETERS, _drain, cosby_soil_parameters
@@ -38,29 +40,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: thread
 # ---------------------------------------------------------------------------- helpers
 def make_forcing(n_time: int, n_site: int, dtype=torch.float64, seed: int = 0, rain_scale: float = 6.0):
     """Seasonal temperature (cold winters: snow builds up and melts), intermittent rain, PET."""
-    g = torch.Generator().manual_seed(seed)
-    day = torch.arange(n_time, dtype=torch.float64).unsqueeze(1)
-    offset = torch.linspace(-4.0, 6.0, n_site, dtype=torch.float64)
-    noise = 3.0 * torch.randn(n_time, n_site, generator=g, dtype=torch.float64)
-    tmean = offset + 9.0 - 13.0 * torch.cos(2 * math.pi * day / 365.25) + noise
-    wet = torch.rand(n_time, n_site, generator=g, dtype=torch.float64) < 0.45
-    amount = -rain_scale * torch.log(torch.rand(n_time, n_site, generator=g, dtype=torch.float64))
-    prcp = torch.where(wet, amount, torch.zeros((), dtype=torch.float64))
-    pet = 0.4 + 0.2 * torch.relu(tmean) + 0.1 * torch.rand(n_time, n_site, generator=g, dtype=torch.float64)
-    return {"prcp": prcp.to(dtype), "tmean": tmean.to(dtype), "pet": pet.to(dtype)}
+    return seasonal_forcing(n_time, n_site, dtype, seed, rain_scale=rain_scale, pet_per_degree=0.2)
 
 
 def make_params(model: VICStyle, n_site: int, n_time: int | None = None, dtype=torch.float64, seed: int = 1,
                 lo: float = 0.1, hi: float = 0.9, requires_grad: bool = False) -> dict[str, torch.Tensor]:
     """Physical parameters drawn in [lo, hi] of the bounds (static or dynamic as the model says)."""
-    g = torch.Generator().manual_seed(seed)
-    table = model.parameter_table
-    out = {}
-    for name in table.names:
-        shape = (n_time, n_site) if name in model.dynamic else (n_site,)
-        unit = lo + (hi - lo) * torch.rand(shape, generator=g, dtype=torch.float64)
-        out[name] = table[name].scale(unit).to(dtype).requires_grad_(requires_grad)
-    return out
+    return interior_params(model, n_site, n_time, dtype, seed, lo, hi, requires_grad)
 
 
 def constant_forcing(n_time: int, prcp, tmean=15.0, pet=0.0, dtype=torch.float64):

@@ -37,7 +37,7 @@ from ..calibrate.regional import LinearTransfer
 from ..data.climate import CLIMATE_GROUPS, climate_group, koppen_main_class, monthly_temperature_climatology
 from ..data.errors import DataFormatError
 from ..data.sources import DataChoice
-from ..data.splits import TimeWindow, pub_folds, subsample_basins
+from ..data.splits import TimeWindow, config_dict, pub_folds, subsample_basins
 from ..metrics import kge, nse
 from ..models.dpl import DplModel
 from ..models.hbv import HBV
@@ -150,9 +150,7 @@ class PubConfig:
     seed: int = 0
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["train"], d["test"] = [self.train.start, self.train.end], [self.test.start, self.test.end]
-        return d
+        return config_dict(self)
 
 
 PROFILES = {

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..results import results_root
+from ..results import summary_path
+from ..utils import clean_json
 
 log = logging.getLogger("dplrepro.experiments")
 
@@ -74,26 +75,7 @@ def _number(value: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def clean_json(obj: Any) -> Any:
-    """A copy of ``obj`` that ``json.dumps(..., allow_nan=False)`` accepts: NaN/±inf -> None,
-    NumPy scalars and arrays -> Python numbers and lists, tuples -> lists."""
-    if isinstance(obj, Mapping):
-        return {str(k): clean_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [clean_json(v) for v in obj]
-    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy scalar or array
-        return clean_json(obj.tolist())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    return obj
-
-
 # --------------------------------------------------------------------------- reading summaries
-def summary_path(chapter: str, profile: str) -> Path:
-    """``$DPLREPRO_RESULTS/<chapter>/<profile>/summary.json`` (not created)."""
-    return results_root() / chapter / profile / "summary.json"
-
-
 def read_summary(chapter: str, profile: str) -> dict | None:
     """A chapter's summary, or None if it has none; :class:`SummaryError` naming the file if unreadable."""
     path = summary_path(chapter, profile)

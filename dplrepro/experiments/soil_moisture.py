@@ -132,7 +132,7 @@ from ..models.param_nets import GA, GZ  # noqa: E402
 from ..train import TrainConfig, Trainer  # noqa: E402
 
 __all__ += ["SoilMoistureConfig", "PROFILES", "train_grid_dpl", "calibrate_grid_sceua", "simulate_grid",
-            "grid_scores", "nearest_training_cell", "runs_to_reach"]
+            "grid_scores", "nearest_training_cell", "result_key", "runs_to_reach"]
 
 
 @dataclass
@@ -225,6 +225,15 @@ def nearest_training_cell(row: np.ndarray, col: np.ndarray, train: np.ndarray, t
     """For each test cell, the training cell nearest on the grid (SCE-UA's spatial transfer)."""
     d = (row[test, None] - row[None, train]) ** 2 + (col[test, None] - col[None, train]) ** 2
     return train[np.argmin(d, axis=1)]
+
+
+def result_key(setting: str, method: str, test: str) -> str:
+    """Key of one test result in the chapter's ``summary.json``: ``"s8, 1 yr", "dPL gA (surrogate)",
+    "temporal"`` -> ``"s8_1_yr|dpl_ga_surrogate|temporal"``."""
+    def slug(text: str) -> str:
+        return text.lower().replace(" ", "_").replace("(", "").replace(")", "").replace(",", "").replace("-", "_")
+
+    return f"{slug(setting)}|{slug(method)}|{test}"
 
 
 def runs_to_reach(runs: np.ndarray, error: np.ndarray, threshold: float = 0.05) -> float:

@@ -20,7 +20,7 @@ import xarray as xr
 from ..data.camels_us import HYDRO_SIGNATURE_ATTRIBUTES
 from ..data.normalize import Normalizer
 from ..data.pet import hargreaves, oudin
-from ..data.splits import TimeWindow
+from ..data.splits import TimeWindow, config_dict
 from ..metrics import kge, nse
 from ..models.dpl import DplModel
 from ..models.hbv import HBV
@@ -72,9 +72,7 @@ class StreamflowConfig:
     seed: int = 0
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["train"], d["test"] = [self.train.start, self.train.end], [self.test.start, self.test.end]
-        return d
+        return config_dict(self)
 
 
 PROFILES = {
