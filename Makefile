@@ -10,7 +10,7 @@ PROFILE ?= quick
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.dplrepro-installed
 
-.PHONY: install book test chapter clean
+.PHONY: install book test chapter bench clean
 
 install: $(STAMP)
 
@@ -34,6 +34,13 @@ test: $(STAMP)
 # make chapter NAME=data_tour [PROFILE=full]
 chapter: $(STAMP)
 	$(VENV)/bin/dplrepro run $(NAME) --profile $(PROFILE)
+
+# on-demand benchmarks (never in CI): records in benchmarks/results/, shown on the Performance page
+bench: $(STAMP)
+	$(PY) -m benchmarks.bench_hbv
+	$(PY) -m benchmarks.bench_sceua
+	$(PY) -m benchmarks.bench_training --epochs-to-target --iterations 5
+	$(PY) -m benchmarks.bench_book
 
 clean:
 	rm -rf _build

@@ -10,7 +10,8 @@ executed notebook is what the HTML shows (Jupyter Book itself never re-executes 
 the parameters and a hash of everything the run depends on (:func:`inputs_hash`: the
 chapter source, the parameters, the ``dplrepro`` source code, the data folder's files,
 package versions, and the summaries of the chapters it declares it reads in its front
-matter, ``dplrepro: {reads: [...]}``). Running a chapter again with the same hash
+matter, ``dplrepro: {reads: [...]}``, and the content of other project files it declares,
+``dplrepro: {files: [glob, ...]}``, e.g. the benchmark records the Performance page shows). Running a chapter again with the same hash
 reuses the executed notebook and its results instead of retraining; any change reruns
 it (``force=True`` always reruns). The executed notebook's first cell then states the data,
 profile, device and wall time of the run.
@@ -109,6 +110,22 @@ def chapter_reads(name: str, project_root: Path = PROJECT_ROOT) -> list[str]:
     return list(reads)
 
 
+def chapter_files(name: str, project_root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """SHA-256 of every project file a page declares it reads besides chapter summaries
+    (front matter ``dplrepro: {files: ["benchmarks/results/*.json", ...]}``, globs relative to
+    the project root), keyed by relative path."""
+    meta = front_matter(chapter_source(name, project_root)).get("dplrepro") or {}
+    patterns = meta.get("files", [])
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    out = {}
+    for pattern in patterns:
+        for path in sorted(project_root.glob(pattern)):
+            if path.is_file():
+                out[str(path.relative_to(project_root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
 def _data_fingerprint() -> list:
     """(name, size, mtime) of every file in the data folder -- cheap, and changes with the data."""
     from .data.paths import data_dir
@@ -158,6 +175,7 @@ def inputs_hash(name: str, profile: str, parameters: Mapping[str, Any], project_
         "data": _data_fingerprint(),
         "versions": _versions(),
         "reads": upstream,
+        "files": chapter_files(name, project_root),
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

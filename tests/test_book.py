@@ -117,6 +117,8 @@ TINY = {
     "scaling_curves": {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3},
     "reproduce": {},
     "results": {},
+    # shows stored benchmark records; here none (tests/test_performance.py renders real ones)
+    "performance": {"benchmark_dir": "benchmarks/no-records-in-this-test"},
 }
 #: Pages that draw one figure rather than several.
 ONE_FIGURE = {"reproduce", "results"}

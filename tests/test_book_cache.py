@@ -80,3 +80,19 @@ def test_cli_parameters_keep_basin_ids_as_strings():
     got = _parse_params(["example_basin=01047000", "seed=7", "densities=4,2,1", "lr=0.5", "flag=true", "empty=", "x=0"])
     assert got == {"example_basin": "01047000", "seed": 7, "densities": "4,2,1", "lr": 0.5, "flag": True, "empty": "",
                    "x": 0}
+
+
+def test_declared_project_files_enter_the_hash_by_content(tmp_path):
+    from dplrepro.book import chapter_files
+
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "perf.md").write_text(
+        "---\ndplrepro:\n  files: [\"bench/*.json\"]\njupytext:\n  formats: md:myst\n---\n# Perf\n")
+    (tmp_path / "bench").mkdir()
+    assert chapter_files("perf", tmp_path) == {}
+    (tmp_path / "bench" / "a.json").write_text('{"x": 1}')
+    (tmp_path / "bench" / "notes.txt").write_text("not matched")
+    first = chapter_files("perf", tmp_path)
+    assert list(first) == ["bench/a.json"]
+    (tmp_path / "bench" / "a.json").write_text('{"x": 2}')  # same size, new content
+    assert chapter_files("perf", tmp_path)["bench/a.json"] != first["bench/a.json"]

@@ -69,6 +69,7 @@ from torch import nn
 
 from .parameters import check_model_inputs, ParameterSpec, ParameterTable
 from .routing import DEFAULT_UH_LENGTH, gamma_uh, route_with_uh, routing_storage
+from .time_loop import resolve_fused, run_time_loop
 
 __all__ = ["HBV", "HBV_PARAMETERS"]
 
@@ -97,23 +98,51 @@ HBV_PARAMETERS = ParameterTable(
 _CORE = ("BETA", "FC", "K0", "K1", "K2", "LP", "PERC", "UZL", "TT", "CFMAX", "CFR", "CWH")
 _ROUTING = ("ROUTA", "ROUTB")
 _FORCING = ("prcp", "tmean", "pet")
+_STEP_PARAMETERS = ("BETA", "FC", "K0", "K1", "K2", "PERC", "UZL", "CWH")
 
 
-class _Steps:
-    """Step-wise access to a quantity that is static ``[site, n]`` or a series ``[time, site, n]``.
+def _hbv_step(frozen, liquid, sm, suz, slz, snow, rain, melt_pot, refreeze_pot, pet, inv_fc, inv_lpfc,
+              BETA, FC, K0, K1, K2, PERC, UZL, CWH, BETAET):
+    """One day of HBV for all sites and components (every argument ``[site, nmul]``, mm or per day).
 
-    A series is split once with ``unbind`` (one backward node that stacks the step gradients)
-    instead of indexing it every step, which would add a full-size zero gradient per step.
+    A pure function of tensors (no dicts, no ``self``) so that :func:`torch.compile` can fuse it.
+    ``BETAET=None`` selects the linear ET curve. Returns the stores ``frozen, liquid, sm, suz,
+    slz`` after the day, then the fluxes ``q0, q1, q2, et, recharge, melt`` (mm/day).
     """
-
-    __slots__ = ("_static", "_steps")
-
-    def __init__(self, x: torch.Tensor) -> None:
-        self._static = x if x.dim() == 2 else None
-        self._steps = x.unbind(0) if x.dim() == 3 else None
-
-    def __getitem__(self, t: int) -> torch.Tensor:
-        return self._static if self._steps is None else self._steps[t]
+    # snow
+    frozen = frozen + snow
+    melt = torch.minimum(melt_pot, frozen)
+    frozen = frozen - melt
+    liquid = liquid + melt + rain
+    refreeze = torch.minimum(refreeze_pot, liquid)
+    frozen = frozen + refreeze
+    liquid = liquid - refreeze
+    to_soil = torch.relu(liquid - CWH * frozen)
+    liquid = liquid - to_soil
+    # soil
+    recharge = to_soil * (sm * inv_fc).clamp(_EPS, 1.0).pow(BETA)
+    sm = sm + (to_soil - recharge)
+    excess = torch.relu(sm - FC)
+    sm = sm - excess
+    recharge = recharge + excess
+    if BETAET is None:
+        factor = (sm * inv_lpfc).clamp(max=1.0)
+    else:
+        factor = (sm * inv_lpfc).clamp(_EPS, 1.0).pow(BETAET)
+    et = torch.minimum(pet * factor, sm)
+    sm = sm - et
+    # response
+    suz = suz + recharge
+    perc = torch.minimum(PERC, suz)
+    suz = suz - perc
+    slz = slz + perc
+    q0 = K0 * torch.relu(suz - UZL)
+    suz = suz - q0
+    q1 = K1 * suz
+    suz = suz - q1
+    q2 = K2 * slz
+    slz = slz - q2
+    return frozen, liquid, sm, suz, slz, q0, q1, q2, et, recharge, melt
 
 
 class HBV(nn.Module):
@@ -128,6 +157,13 @@ class HBV(nn.Module):
     et_shape: ET reduction ``(SM / (LP FC)) ** BETAET`` instead of linear (adds BETAET).
     uh_length: UH length in days.
     initial_storage: initial content (mm) of every store before the warm-up.
+    compiled: ``True``: run the days as one fused kernel each (:func:`torch.compile`) with an
+        adjoint backward pass (:mod:`dplrepro.models.time_loop`) instead of ~40 eager
+        operations a day under autograd. Same results to float round-off; costs a one-off
+        compile per process (seconds, cached on disk) and no second derivatives; falls back to
+        eager (with a logged warning) if compiling fails. ``False``: eager. ``"auto"``
+        (default): fused when the forcing is on a CUDA device, eager on the CPU. See
+        ``benchmarks/bench_hbv.py`` for the measured effect on each machine.
 
     ``forward(forcing, params)`` -> ``dict[str, Tensor[time - warmup, site]]`` with keys
     :attr:`OUTPUTS`; ``forward(..., return_states=True)`` -> ``(fluxes, states)`` with
@@ -152,6 +188,7 @@ class HBV(nn.Module):
         et_shape: bool = False,
         uh_length: int = DEFAULT_UH_LENGTH,
         initial_storage: float = 0.001,
+        compiled: bool | str = "auto",
     ) -> None:
         super().__init__()
         if int(nmul) < 1:
@@ -166,6 +203,8 @@ class HBV(nn.Module):
         self.et_shape = bool(et_shape)
         self.uh_length = int(uh_length)
         self.initial_storage = float(initial_storage)
+        resolve_fused(compiled, torch.device("cpu"))  # validates the value
+        self.compiled = compiled
         if isinstance(dynamic, str):
             dynamic = (dynamic,)
         self.dynamic = tuple(dynamic)
@@ -190,7 +229,7 @@ class HBV(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"nmul={self.nmul}, warmup={self.warmup}, dynamic={self.dynamic}, routing={self.routing}, "
-            f"et_shape={self.et_shape}, uh_length={self.uh_length}"
+            f"et_shape={self.et_shape}, uh_length={self.uh_length}" + (f", compiled={self.compiled!r}" if self.compiled != "auto" else "")
         )
 
     # ------------------------------------------------------------------ checks
@@ -223,37 +262,33 @@ class HBV(nn.Module):
         refreeze_pot = p["CFR"] * p["CFMAX"] * torch.relu(tt - temp)
         inv_fc = 1.0 / p["FC"]
         inv_lpfc = 1.0 / (p["LP"] * p["FC"])
-        # step-wise views; a static tensor is shared by every step
-        series = {
-            "snow": snow_in, "rain": rain_in, "melt_pot": melt_pot, "refreeze_pot": refreeze_pot,
-            "pet": pet, "inv_fc": inv_fc, "inv_lpfc": inv_lpfc,
-        }  # fmt: skip
-        for name in ("BETA", "FC", "K0", "K1", "K2", "PERC", "UZL", "CWH"):
-            series[name] = p[name]
+        # step-wise views, in the argument order of _hbv_step; a static tensor is shared by every step
+        inputs = [snow_in, rain_in, melt_pot, refreeze_pot, pet, inv_fc, inv_lpfc]
+        inputs += [p[name] for name in _STEP_PARAMETERS]
         if self.et_shape:
-            series["BETAET"] = p["BETAET"]
-        series = {k: _Steps(v) for k, v in series.items()}
+            inputs.append(p["BETAET"])
+        extras = () if self.et_shape else (None,)  # BETAET=None: the linear ET curve
+        fused = resolve_fused(self.compiled, prcp.device)
 
         s0 = torch.full((n_site, self.nmul), self.initial_storage, dtype=prcp.dtype, device=prcp.device)
-        state = {name: s0.clone() for name in self.STORES}
+        state = tuple(s0.clone() for _ in self.STORES)
+        n_stores = len(self.STORES)
 
         # --- warm-up: no graph, no outputs except the runoff still to be routed -----------
-        q_warm = []
-        with torch.no_grad():
-            for t in range(warmup):
-                flux, state = self._step(state, {k: v[t] for k, v in series.items()})
-                q_warm.append(flux["q0"] + flux["q1"] + flux["q2"])
-        state = {k: v.detach() for k, v in state.items()}
-        initial = {k: v.mean(-1) for k, v in state.items()}
+        if warmup:
+            with torch.no_grad():
+                warm = run_time_loop(_hbv_step, state, [x[:warmup] if x.dim() == 3 else x for x in inputs], warmup,
+                                     extras=extras, fused=fused)
+            state = tuple(v[-1] for v in warm[:n_stores])
+            q_warm = warm[n_stores] + warm[n_stores + 1] + warm[n_stores + 2]
+        initial = {k: v.mean(-1) for k, v in zip(self.STORES, state)}
 
-        # --- simulation --------------------------------------------------------------------
-        keys = ("q0", "q1", "q2", "et", "recharge", "melt", "snow_frozen", "snow_liquid", "soil_moisture", "suz", "slz")
-        rec: dict[str, list] = {k: [] for k in keys}
-        for t in range(warmup, n_time):
-            flux, state = self._step(state, {k: v[t] for k, v in series.items()})
-            for k in keys:
-                rec[k].append(flux[k] if k in flux else state[k])
-        comp = {k: torch.stack(v) for k, v in rec.items()}  # [time - warmup, site, nmul]
+        # --- simulation: _hbv_step returns the 5 stores, then q0, q1, q2, et, recharge, melt ---
+        keys = self.STORES + ("q0", "q1", "q2", "et", "recharge", "melt")
+        sim = run_time_loop(_hbv_step, state, [x[warmup:] if x.dim() == 3 else x for x in inputs], n_time - warmup,
+                            extras=extras, fused=fused)
+        comp = dict(zip(keys, sim))  # [time - warmup, site, nmul]
+        state = {k: comp[k][-1] for k in self.STORES}
         q_comp = comp["q0"] + comp["q1"] + comp["q2"]
 
         out = {k: comp[k].mean(-1) for k in ("q0", "q1", "q2", "et", "recharge", "melt", "soil_moisture", "suz", "slz")}
@@ -266,7 +301,7 @@ class HBV(nn.Module):
         if self.routing:
             # each component is routed with its own UH; [time, site * nmul] in one grouped conv
             uh = gamma_uh(p["ROUTA"].reshape(-1), p["ROUTB"].reshape(-1), self.uh_length)
-            q_all = torch.cat([torch.stack(q_warm), q_comp]) if warmup else q_comp
+            q_all = torch.cat([q_warm, q_comp]) if warmup else q_comp
             q_all = q_all.reshape(n_time, -1)
             routed = route_with_uh(q_all, uh)[warmup:].reshape(n_time - warmup, n_site, self.nmul)
             out["q"] = routed.mean(-1)
@@ -281,46 +316,6 @@ class HBV(nn.Module):
         if return_states:
             return out, {"initial": initial, "final": final}
         return out
-
-    def _step(self, s: dict, x: dict):
-        """One day for all sites and components; ``s`` stores and ``x`` inputs are ``[site, nmul]``."""
-        # snow
-        frozen = s["snow_frozen"] + x["snow"]
-        melt = torch.minimum(x["melt_pot"], frozen)
-        frozen = frozen - melt
-        liquid = s["snow_liquid"] + melt + x["rain"]
-        refreeze = torch.minimum(x["refreeze_pot"], liquid)
-        frozen = frozen + refreeze
-        liquid = liquid - refreeze
-        to_soil = torch.relu(liquid - x["CWH"] * frozen)
-        liquid = liquid - to_soil
-        # soil
-        sm = s["soil_moisture"]
-        recharge = to_soil * (sm * x["inv_fc"]).clamp(_EPS, 1.0).pow(x["BETA"])
-        sm = sm + (to_soil - recharge)
-        excess = torch.relu(sm - x["FC"])
-        sm = sm - excess
-        recharge = recharge + excess
-        if self.et_shape:
-            factor = (sm * x["inv_lpfc"]).clamp(_EPS, 1.0).pow(x["BETAET"])
-        else:
-            factor = (sm * x["inv_lpfc"]).clamp(max=1.0)
-        et = torch.minimum(x["pet"] * factor, sm)
-        sm = sm - et
-        # response
-        suz = s["suz"] + recharge
-        perc = torch.minimum(x["PERC"], suz)
-        suz = suz - perc
-        slz = s["slz"] + perc
-        q0 = x["K0"] * torch.relu(suz - x["UZL"])
-        suz = suz - q0
-        q1 = x["K1"] * suz
-        suz = suz - q1
-        q2 = x["K2"] * slz
-        slz = slz - q2
-        flux = {"q0": q0, "q1": q1, "q2": q2, "et": et, "recharge": recharge, "melt": melt}
-        state = {"snow_frozen": frozen, "snow_liquid": liquid, "soil_moisture": sm, "suz": suz, "slz": slz}
-        return flux, state
 
     def water_balance(
         self, forcing: Mapping[str, torch.Tensor], fluxes: Mapping[str, torch.Tensor], states

@@ -97,6 +97,7 @@ import torch
 from torch import nn
 
 from .parameters import check_model_inputs, ParameterSpec, ParameterTable
+from .time_loop import resolve_fused, run_time_loop
 
 __all__ = ["VICStyle", "VIC_STYLE_PARAMETERS", "cosby_soil_parameters"]
 
@@ -146,20 +147,13 @@ def cosby_soil_parameters(sand: Any, clay: Any) -> dict[str, Any]:
     return {"POROSITY": porosity, "KSAT": ksat, "EXPT": 2.0 * b + 3.0}
 
 
-class _Series:
-    """Step-wise access to a quantity that is static ``[site]`` or a series ``[time, site]``.
-
-    A series is split once with ``unbind`` (one backward node) instead of being indexed every step.
-    """
-
-    __slots__ = ("_static", "_steps")
-
-    def __init__(self, x: torch.Tensor) -> None:
-        self._static = x if x.dim() <= 1 else None
-        self._steps = x.unbind(0) if x.dim() == 2 else None
-
-    def __getitem__(self, t: int) -> torch.Tensor:
-        return self._static if self._steps is None else self._steps[t]
+# the order in which VICStyle.forward passes its per-day inputs to _vic_step
+_VIC_INPUTS = (
+    "snow", "rain", "melt_pot", "wmax1", "wmax2", "wmax3", "wmax12", "inv_wmax12", "bp1", "inv_bp1", "inv_im",
+    "pet1", "pet2", "inv_crit1", "inv_crit2", "bf_linear", "bf_threshold", "bf_inv_span", "bf_quadratic",
+    "inv_wmax1", "ome1", "inv_ome1", "log_rate1", "inv_wmax2", "ome2", "inv_ome2", "log_rate2",
+    "inv_wmax3", "ome3", "inv_ome3", "log_rate3",
+)  # fmt: skip
 
 
 def _drain(w, wmax, inv_wmax, one_minus_expt, inv_one_minus_expt, log_rate):
@@ -171,6 +165,67 @@ def _drain(w, wmax, inv_wmax, one_minus_expt, inv_one_minus_expt, log_rate):
     x = (w * inv_wmax).clamp(_EPS, 1.0)
     log_x_end = torch.logaddexp(one_minus_expt * torch.log(x), log_rate) * inv_one_minus_expt
     return torch.relu(w - wmax * torch.exp(log_x_end))
+
+
+def _vic_step(snowpack, w1, w2, w3, *inputs_and_spill):
+    """One day for all sites: stores and inputs (in the order of ``_VIC_INPUTS``) are ``[site]`` (mm).
+
+    The last argument, ``spill``, is a constant: move water above a (dynamic) capacity down.
+    A pure function of tensors so that :func:`torch.compile` can fuse it. Returns the stores
+    ``snowpack, w1, w2, w3`` after the day, then ``et, runoff_surface, baseflow,
+    drainage_bottom`` (mm/day).
+    """
+    *inputs, spill = inputs_and_spill
+    x = dict(zip(_VIC_INPUTS, inputs))
+    spilled = None
+    if spill:  # a dynamic capacity shrank below the content: move the excess down
+        new = torch.minimum(w1, x["wmax1"])
+        w2, w1 = w2 + (w1 - new), new
+        new = torch.minimum(w2, x["wmax2"])
+        w3, w2 = w3 + (w2 - new), new
+        new = torch.minimum(w3, x["wmax3"])
+        spilled, w3 = w3 - new, new
+    # 1. snow
+    pack = snowpack + x["snow"]
+    melt = torch.minimum(x["melt_pot"], pack)
+    pack = pack - melt
+    water = x["rain"] + melt
+    # 2. variable infiltration curve over layers 1 + 2
+    deficit = torch.relu(x["wmax12"] - (w1 + w2))
+    a = (deficit * x["inv_wmax12"]).clamp(_EPS, 1.0).pow(x["inv_bp1"])
+    rest = torch.relu(a - water * x["inv_im"]).pow(x["bp1"])
+    surface = torch.minimum((water - deficit + x["wmax12"] * rest).clamp(min=0.0), water)
+    w1 = w1 + (water - surface)
+    new = torch.minimum(w1, x["wmax1"])
+    w2, w1 = w2 + (w1 - new), new
+    # 3. evapotranspiration from layers 1 and 2
+    e1 = torch.minimum(x["pet1"] * (w1 * x["inv_crit1"]).clamp(max=1.0), w1)
+    e2 = torch.minimum(x["pet2"] * (w2 * x["inv_crit2"]).clamp(max=1.0), w2)
+    w1 = w1 - e1
+    w2 = w2 - e2
+    # 4. ARNO baseflow from layer 3
+    above = torch.relu(w3 - x["bf_threshold"]) * x["bf_inv_span"]
+    baseflow = torch.minimum(x["bf_linear"] * w3 + x["bf_quadratic"] * above * above, w3)
+    w3 = w3 - baseflow
+    if spilled is not None:
+        baseflow = baseflow + spilled
+    # 5. free drainage below layer 3
+    bottom = _drain(w3, x["wmax3"], x["inv_wmax3"], x["ome3"], x["inv_ome3"], x["log_rate3"])
+    w3 = w3 - bottom
+    # 6. drainage 2 -> 3, then 1 -> 2, limited by the room below
+    q23 = torch.minimum(
+        _drain(w2, x["wmax2"], x["inv_wmax2"], x["ome2"], x["inv_ome2"], x["log_rate2"]),
+        torch.relu(x["wmax3"] - w3),
+    )
+    w2 = w2 - q23
+    w3 = w3 + q23
+    q12 = torch.minimum(
+        _drain(w1, x["wmax1"], x["inv_wmax1"], x["ome1"], x["inv_ome1"], x["log_rate1"]),
+        torch.relu(x["wmax2"] - w2),
+    )
+    w1 = w1 - q12
+    w2 = w2 + q12
+    return pack, w1, w2, w3, e1 + e2, surface, baseflow, bottom
 
 
 class VICStyle(nn.Module):
@@ -186,6 +241,9 @@ class VICStyle(nn.Module):
         :attr:`CALIBRATED` parameters of the paper.
     initial_fraction: initial water content of each layer as a fraction of its capacity
         (a float, or ``{"w1": ..., "w2": ..., "w3": ...}``); the snowpack starts empty.
+    compiled: fuse each day into one kernel with an adjoint backward pass (``True``), run eager
+        (``False``), or fuse on a CUDA device only (``"auto"``, default); see
+        :mod:`dplrepro.models.time_loop` and the ``compiled`` argument of :class:`HBV`.
 
     ``forward(forcing, params)`` -> ``dict[str, Tensor[time - warmup, site]]`` with keys
     :attr:`OUTPUTS`; ``forward(..., return_states=True)`` -> ``(fluxes, states)`` with
@@ -209,6 +267,7 @@ class VICStyle(nn.Module):
         dynamic: Sequence[str] = (),
         fixed: Mapping[str, float] | None = None,
         initial_fraction: float | Mapping[str, float] = 0.5,
+        compiled: bool | str = "auto",
     ) -> None:
         super().__init__()
         if int(warmup) < 0:
@@ -250,6 +309,8 @@ class VICStyle(nn.Module):
                 raise ValueError(f"initial_fraction for {k} must be in [0, 1], got {v}")
         self.initial_fraction = fractions
         self._spill = any(n in self.dynamic for n in _CAPACITY)
+        resolve_fused(compiled, torch.device("cpu"))  # validates the value
+        self.compiled = compiled
 
     @property
     def parameter_table(self) -> ParameterTable:
@@ -313,32 +374,30 @@ class VICStyle(nn.Module):
             x[f"ome{i + 1}"] = 1.0 - expt
             x[f"inv_ome{i + 1}"] = 1.0 / (1.0 - expt)
             x[f"log_rate{i + 1}"] = torch.log((expt - 1.0) * p["KSAT"] * inv_wmax[i])
-        series = {k: _Series(v) for k, v in x.items()}
+        inputs = [x[k] for k in _VIC_INPUTS]
+        fused = resolve_fused(self.compiled, prcp.device)
+        extras = (self._spill,)
 
-        def at(t: int) -> dict:
-            return {k: v[t] for k, v in series.items()}
-
-        first = at(0)
-        state = {"snowpack": torch.zeros(n_site, **like)}
+        state = [torch.zeros(n_site, **like)]  # snowpack
         for i, k in enumerate(_LAYERS):
-            state[k] = (self.initial_fraction[k] * first[f"wmax{i + 1}"]).expand(n_site)
+            w = wmax[i][0] if wmax[i].dim() == 2 else wmax[i]
+            state.append((self.initial_fraction[k] * w).expand(n_site))
+        state = tuple(state)
 
         # --- warm-up: no graph, no outputs ------------------------------------------------
         if warmup:
             with torch.no_grad():
-                for t in range(warmup):
-                    _, state = self._step(state, at(t))
-            state = {k: v.detach() for k, v in state.items()}
-        initial = dict(state)
+                warm = run_time_loop(_vic_step, state, [v[:warmup] if v.dim() == 2 else v for v in inputs], warmup,
+                                     extras=extras, fused=fused)
+            state = tuple(v[-1] for v in warm[: len(self.STORES)])
+        initial = dict(zip(self.STORES, state))
 
-        # --- simulation --------------------------------------------------------------------
-        keys = ("et", "runoff_surface", "baseflow", "drainage_bottom") + self.STORES
-        rec: dict[str, list] = {k: [] for k in keys}
-        for t in range(warmup, n_time):
-            flux, state = self._step(state, at(t))
-            for k in keys:
-                rec[k].append(flux[k] if k in flux else state[k])
-        out = {k: torch.stack(v) for k, v in rec.items()}  # [time - warmup, site]
+        # --- simulation: _vic_step returns the 4 stores, then et, surface runoff, baseflow, bottom drainage
+        keys = self.STORES + ("et", "runoff_surface", "baseflow", "drainage_bottom")
+        sim = run_time_loop(_vic_step, state, [v[warmup:] if v.dim() == 2 else v for v in inputs], n_time - warmup,
+                            extras=extras, fused=fused)
+        out = dict(zip(keys, sim))  # [time - warmup, site]
+        state = {k: out[k][-1] for k in self.STORES}
         out["runoff"] = out["runoff_surface"] + out["baseflow"] + out["drainage_bottom"]
         for i, name in enumerate(("sm_surface", "sm_layer2", "sm_layer3")):
             d = depth[i][warmup:] if depth[i].dim() == 2 else depth[i]
@@ -348,60 +407,6 @@ class VICStyle(nn.Module):
         if return_states:
             return out, {"initial": initial, "final": dict(state)}
         return out
-
-    def _step(self, s: dict, x: dict):
-        """One day for all sites; ``s`` stores and ``x`` inputs are ``[site]``."""
-        w1, w2, w3 = s["w1"], s["w2"], s["w3"]
-        spilled = None
-        if self._spill:  # a dynamic capacity shrank below the content: move the excess down
-            new = torch.minimum(w1, x["wmax1"])
-            w2, w1 = w2 + (w1 - new), new
-            new = torch.minimum(w2, x["wmax2"])
-            w3, w2 = w3 + (w2 - new), new
-            new = torch.minimum(w3, x["wmax3"])
-            spilled, w3 = w3 - new, new
-        # 1. snow
-        pack = s["snowpack"] + x["snow"]
-        melt = torch.minimum(x["melt_pot"], pack)
-        pack = pack - melt
-        water = x["rain"] + melt
-        # 2. variable infiltration curve over layers 1 + 2
-        deficit = torch.relu(x["wmax12"] - (w1 + w2))
-        a = (deficit * x["inv_wmax12"]).clamp(_EPS, 1.0).pow(x["inv_bp1"])
-        rest = torch.relu(a - water * x["inv_im"]).pow(x["bp1"])
-        surface = torch.minimum((water - deficit + x["wmax12"] * rest).clamp(min=0.0), water)
-        w1 = w1 + (water - surface)
-        new = torch.minimum(w1, x["wmax1"])
-        w2, w1 = w2 + (w1 - new), new
-        # 3. evapotranspiration from layers 1 and 2
-        e1 = torch.minimum(x["pet1"] * (w1 * x["inv_crit1"]).clamp(max=1.0), w1)
-        e2 = torch.minimum(x["pet2"] * (w2 * x["inv_crit2"]).clamp(max=1.0), w2)
-        w1 = w1 - e1
-        w2 = w2 - e2
-        # 4. ARNO baseflow from layer 3
-        above = torch.relu(w3 - x["bf_threshold"]) * x["bf_inv_span"]
-        baseflow = torch.minimum(x["bf_linear"] * w3 + x["bf_quadratic"] * above * above, w3)
-        w3 = w3 - baseflow
-        if spilled is not None:
-            baseflow = baseflow + spilled
-        # 5. free drainage below layer 3
-        bottom = _drain(w3, x["wmax3"], x["inv_wmax3"], x["ome3"], x["inv_ome3"], x["log_rate3"])
-        w3 = w3 - bottom
-        # 6. drainage 2 -> 3, then 1 -> 2, limited by the room below
-        q23 = torch.minimum(
-            _drain(w2, x["wmax2"], x["inv_wmax2"], x["ome2"], x["inv_ome2"], x["log_rate2"]),
-            torch.relu(x["wmax3"] - w3),
-        )
-        w2 = w2 - q23
-        w3 = w3 + q23
-        q12 = torch.minimum(
-            _drain(w1, x["wmax1"], x["inv_wmax1"], x["ome1"], x["inv_ome1"], x["log_rate1"]),
-            torch.relu(x["wmax2"] - w2),
-        )
-        w1 = w1 - q12
-        w2 = w2 + q12
-        flux = {"et": e1 + e2, "runoff_surface": surface, "baseflow": baseflow, "drainage_bottom": bottom}
-        return flux, {"snowpack": pack, "w1": w1, "w2": w2, "w3": w3}
 
     def water_balance(
         self, forcing: Mapping[str, torch.Tensor], fluxes: Mapping[str, torch.Tensor], states
