@@ -69,7 +69,7 @@ from torch import nn
 
 from .parameters import check_model_inputs, ParameterSpec, ParameterTable
 from .routing import DEFAULT_UH_LENGTH, gamma_uh, route_with_uh, routing_storage
-from .time_loop import resolve_fused, run_time_loop
+from .time_loop import days, resolve_fused, run_time_loop
 
 __all__ = ["HBV", "HBV_PARAMETERS"]
 
@@ -277,7 +277,7 @@ class HBV(nn.Module):
         # --- warm-up: no graph, no outputs except the runoff still to be routed -----------
         if warmup:
             with torch.no_grad():
-                warm = run_time_loop(_hbv_step, state, [x[:warmup] if x.dim() == 3 else x for x in inputs], warmup,
+                warm = run_time_loop(_hbv_step, state, days(inputs, 2, 0, warmup), warmup,
                                      extras=extras, fused=fused)
             state = tuple(v[-1] for v in warm[:n_stores])
             q_warm = warm[n_stores] + warm[n_stores + 1] + warm[n_stores + 2]
@@ -285,7 +285,7 @@ class HBV(nn.Module):
 
         # --- simulation: _hbv_step returns the 5 stores, then q0, q1, q2, et, recharge, melt ---
         keys = self.STORES + ("q0", "q1", "q2", "et", "recharge", "melt")
-        sim = run_time_loop(_hbv_step, state, [x[warmup:] if x.dim() == 3 else x for x in inputs], n_time - warmup,
+        sim = run_time_loop(_hbv_step, state, days(inputs, 2, warmup), n_time - warmup,
                             extras=extras, fused=fused)
         comp = dict(zip(keys, sim))  # [time - warmup, site, nmul]
         state = {k: comp[k][-1] for k in self.STORES}

@@ -38,7 +38,7 @@ from typing import Callable, Sequence
 
 import torch
 
-__all__ = ["run_time_loop", "resolve_fused"]
+__all__ = ["run_time_loop", "resolve_fused", "days"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,11 @@ def _series_mask(inputs: Sequence[torch.Tensor], n_time: int, state_dim: int) ->
             raise ValueError(f"time-loop input {i} has shape {tuple(x.shape)}: expected at most "
                              f"{state_dim + 1} dimensions (time + the states' {state_dim})")
     return tuple(mask)
+
+
+def days(inputs: Sequence[torch.Tensor], state_dim: int, start: int, stop: int | None = None) -> list[torch.Tensor]:
+    """The inputs for days ``start:stop``: series (``state_dim + 1`` dimensions) are sliced, static ones kept."""
+    return [x[start:stop] if x.dim() == state_dim + 1 else x for x in inputs]
 
 
 def run_time_loop(

@@ -97,7 +97,7 @@ import torch
 from torch import nn
 
 from .parameters import check_model_inputs, ParameterSpec, ParameterTable
-from .time_loop import resolve_fused, run_time_loop
+from .time_loop import days, resolve_fused, run_time_loop
 
 __all__ = ["VICStyle", "VIC_STYLE_PARAMETERS", "cosby_soil_parameters"]
 
@@ -387,14 +387,14 @@ class VICStyle(nn.Module):
         # --- warm-up: no graph, no outputs ------------------------------------------------
         if warmup:
             with torch.no_grad():
-                warm = run_time_loop(_vic_step, state, [v[:warmup] if v.dim() == 2 else v for v in inputs], warmup,
+                warm = run_time_loop(_vic_step, state, days(inputs, 1, 0, warmup), warmup,
                                      extras=extras, fused=fused)
             state = tuple(v[-1] for v in warm[: len(self.STORES)])
         initial = dict(zip(self.STORES, state))
 
         # --- simulation: _vic_step returns the 4 stores, then et, surface runoff, baseflow, bottom drainage
         keys = self.STORES + ("et", "runoff_surface", "baseflow", "drainage_bottom")
-        sim = run_time_loop(_vic_step, state, [v[warmup:] if v.dim() == 2 else v for v in inputs], n_time - warmup,
+        sim = run_time_loop(_vic_step, state, days(inputs, 1, warmup), n_time - warmup,
                             extras=extras, fused=fused)
         out = dict(zip(keys, sim))  # [time - warmup, site]
         state = {k: out[k][-1] for k in self.STORES}
