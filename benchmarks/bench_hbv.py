@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import torch
 
 from benchmarks.common import print_table, record, sync, time_call, write_result
-from dplrepro.models import HBV
+from dplrepro.physics import HBV
 from dplrepro.utils import resolve_device
 
 CORE = ("BETA", "FC", "K0", "K1", "K2", "LP", "PERC", "UZL", "TT", "CFMAX", "CFR", "CWH")  # hydrodl2's order

@@ -81,7 +81,7 @@ from dplrepro.data.sources import open_basins
 from dplrepro.data.splits import TimeWindow
 from dplrepro.experiments import streamflow as sf
 from dplrepro.metrics import nse
-from dplrepro.models.hbv import HBV
+from dplrepro.physics.hbv import HBV
 from dplrepro.utils import resolve_device, seed_everything
 
 NAME = "sceua"

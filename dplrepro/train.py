@@ -105,7 +105,7 @@ class TrainHistory:
 
 
 class Trainer:
-    """Train a :class:`~dplrepro.models.dpl.DplModel` on :class:`SiteTensors`.
+    """Train a :class:`~dplrepro.nets.dpl.DplModel` on :class:`SiteTensors`.
 
     ``checkpoint_dir`` (optional) holds ``checkpoint.pt``, written atomically after every
     ``checkpoint_every`` epochs; :meth:`fit` resumes from it when present, so a killed

@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:  # `benchmarks` is a top-level folder of the proje
 from benchmarks import bench_sceua as bench  # noqa: E402
 from dplrepro.data.splits import TimeWindow  # noqa: E402
 from dplrepro.metrics import nse  # noqa: E402
-from dplrepro.models.hbv import HBV  # noqa: E402
+from dplrepro.physics.hbv import HBV  # noqa: E402
 
 pytestmark = pytest.mark.real_data
 

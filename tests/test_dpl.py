@@ -14,9 +14,9 @@ from dplrepro.experiments.streamflow import (
     StreamflowConfig, add_forcing_variables, attribute_names, build_inputs, fit_normalizer, make_dpl_model,
 )
 from dplrepro.losses import combined_rmse_loss, get_loss, nse_loss, rmse_loss
-from dplrepro.models.dpl import DplModel
-from dplrepro.models.hbv import HBV
-from dplrepro.models.param_nets import GA, GZ
+from dplrepro.nets.dpl import DplModel
+from dplrepro.physics.hbv import HBV
+from dplrepro.nets.param_nets import GA, GZ
 from dplrepro.train import SiteTensors, TrainConfig, Trainer
 
 

@@ -12,7 +12,7 @@ import xarray as xr
 
 from dplrepro.data.errors import DataFormatError
 from dplrepro.data.splits import SMAP_TEST_1Y, SMAP_TRAIN_1Y, TimeWindow
-from dplrepro.models.gapfill import (
+from dplrepro.nets.gapfill import (
     DEFAULT_FORCINGS,
     DEFAULT_STATICS,
     GapFillModel,

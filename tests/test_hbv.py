@@ -8,8 +8,8 @@ import torch
 
 from model_inputs import interior_params, seasonal_forcing
 
-from dplrepro.models import HBV, HBV_PARAMETERS, ParameterSpec, ParameterTable, UnknownParameterError, gamma_uh, route
-from dplrepro.models.routing import route_with_uh, routing_storage
+from dplrepro.physics import HBV, HBV_PARAMETERS, ParameterSpec, ParameterTable, UnknownParameterError, gamma_uh, route
+from dplrepro.physics.routing import route_with_uh, routing_storage
 
 EXPECTED_BOUNDS = {
     "BETA": (1.0, 6.0),

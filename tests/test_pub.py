@@ -14,7 +14,7 @@ from dplrepro.calibrate import LinearTransfer
 from dplrepro.data.climate import climate_group, koppen_main_class, monthly_temperature_climatology
 from dplrepro.data.splits import TimeWindow
 from dplrepro.experiments import pub
-from dplrepro.models.param_nets import MemberLinear, StaticMLP
+from dplrepro.nets.param_nets import MemberLinear, StaticMLP
 from dplrepro.train import SiteTensors, TrainConfig, Trainer
 
 

@@ -289,7 +289,7 @@ def test_compute_points_is_the_soil_moisture_training_and_is_reproducible(one_to
     """Same code as the soil-moisture chapter, on the twin grid (through the VIC-style model itself,
     no surrogate needed): records are identical on rerun."""
     from dplrepro.data.sources import open_grid
-    from dplrepro.models import VICStyle
+    from dplrepro.physics import VICStyle
 
     grid, _ = open_grid("synthetic", seed=0)
     grid = sm.grid_forcing(grid)

@@ -13,7 +13,7 @@ from dplrepro.calibrate.sceua import SceuaSettings, calibrate_process_model
 from dplrepro.data.camels_us import load_camels_us
 from dplrepro.data.pet import hargreaves
 from dplrepro.metrics import nse
-from dplrepro.models.hbv import HBV
+from dplrepro.physics.hbv import HBV
 
 BASIN = "01047000"  # Carrabassett River, Maine: snow-affected, complete record
 WARMUP = 365

@@ -19,7 +19,7 @@ from dplrepro.data.splits import TimeWindow
 from dplrepro.experiments.soil_moisture import (
     GRID_ATTRIBUTES, MODEL_FORCINGS, build_grid_inputs, fit_grid_normalizer, grid_forcing, with_spinup,
 )
-from dplrepro.models.pet_models import priestley_taylor
+from dplrepro.physics.pet_models import priestley_taylor
 
 NETWORK_FORCINGS = ("prcp", "tmean", "pet", "spfh", "dswrf")
 TRAIN = TimeWindow("2015-04-01", "2016-03-31")

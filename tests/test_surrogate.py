@@ -17,11 +17,11 @@ from dplrepro.experiments.surrogate import (
     SurrogateConfig, build_surrogate, evaluate_surrogate, fit_cell_parameters, latin_hypercube, make_surrogate,
     run_process_model, sample_around, train_surrogate,
 )
-from dplrepro.models.dpl import DplModel
-from dplrepro.models.param_nets import GA
-from dplrepro.models.parameters import ParameterSpec, ParameterTable
-from dplrepro.models.surrogate import LSTMSurrogate
-from dplrepro.models.vic_style import VICStyle
+from dplrepro.nets.dpl import DplModel
+from dplrepro.nets.param_nets import GA
+from dplrepro.physics.parameters import ParameterSpec, ParameterTable
+from dplrepro.nets.lstm_surrogate import LSTMSurrogate
+from dplrepro.physics.vic_style import VICStyle
 from dplrepro.train import TrainConfig
 
 WARMUP = 60

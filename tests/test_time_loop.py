@@ -15,8 +15,8 @@ import torch
 
 from model_inputs import interior_params, seasonal_forcing
 
-from dplrepro.models import HBV, VICStyle
-from dplrepro.models.time_loop import resolve_fused, run_time_loop
+from dplrepro.physics import HBV, VICStyle
+from dplrepro.physics.time_loop import resolve_fused, run_time_loop
 
 
 def _run(model_cls, kwargs, n_time, n_site, dtype, *, shrink_depth=False):
@@ -68,7 +68,7 @@ def test_linear_reservoir_by_hand_and_fallback(caplog):
     store0 = torch.zeros(1)
     for step in (_leaky_step, _uncompilable_step):
         k.grad = None
-        with caplog.at_level(logging.WARNING, logger="dplrepro.models.time_loop"):
+        with caplog.at_level(logging.WARNING, logger="dplrepro.physics.time_loop"):
             store, out = run_time_loop(step, (store0,), (inflow, k), 3, fused=True)
         # store: 10 - 0 = 10 -> 10 - 5 = 5 -> 5 - 2.5 = 2.5 ; outflow 0, 5, 2.5
         torch.testing.assert_close(out[:, 0], torch.tensor([0.0, 5.0, 2.5]))

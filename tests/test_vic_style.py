@@ -10,9 +10,9 @@ import torch
 
 from model_inputs import interior_params, seasonal_forcing
 
-from dplrepro.models import VICStyle
-from dplrepro.models.parameters import UnknownParameterError
-from dplrepro.models.vic_style import VIC_STYLE_PARAMETERS, _drain, cosby_soil_parameters
+from dplrepro.physics import VICStyle
+from dplrepro.physics.parameters import UnknownParameterError
+from dplrepro.physics.vic_style import VIC_STYLE_PARAMETERS, _drain, cosby_soil_parameters
 
 EXPECTED_BOUNDS = {
     "INFILT": (0.001, 0.6),

@@ -8,13 +8,13 @@ attributes, truncated to the parameter's range::
 ``a_k`` are attributes standardised over the basins (z-scores); the coefficients start at
 zero (every basin at mid-range). Beck et al. fitted one set of coefficients per climate
 group jointly over all of the group's training catchments; here :class:`LinearTransfer`
-is a parameter "network" for :class:`~dplrepro.models.dpl.DplModel`, so the coefficients
+is a parameter "network" for :class:`~dplrepro.nets.dpl.DplModel`, so the coefficients
 are fitted by gradient descent through the differentiable HBV with the one Trainer (Adam;
 the choice is documented in the global PUB chapter). The truncation is Beck's: a basin
 whose linear value lies outside the range gives no gradient for that parameter until the
 others move the line back.
 
-Like :class:`~dplrepro.models.param_nets.StaticMLP`, one module can hold ``n_members``
+Like :class:`~dplrepro.nets.param_nets.StaticMLP`, one module can hold ``n_members``
 independent coefficient sets (one per climate group × fold × data fraction), trained in
 one batched run; column 0 of the inputs is then the member id.
 """
@@ -26,7 +26,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..models.param_nets import MemberLinear, member_index
+from ..nets.param_nets import MemberLinear, member_index
 
 __all__ = ["LinearTransfer"]
 

@@ -489,7 +489,7 @@ def _table_bounds(table, dtype, device) -> tuple[list[str], torch.Tensor, torch.
     names = list(table.names)
     if hasattr(table, "lows") and hasattr(table, "highs"):
         lows, highs = table.lows, table.highs
-        if callable(lows):  # dplrepro.models.ParameterTable: lows(device, dtype) -> Tensor
+        if callable(lows):  # dplrepro.physics.ParameterTable: lows(device, dtype) -> Tensor
             lows, highs = lows(device=device, dtype=dtype), highs(device=device, dtype=dtype)
     else:  # ParameterTable-like mapping name -> spec with .low / .high
         lows = [float(table[nm].low) for nm in names]

@@ -394,7 +394,7 @@ def bounds_table(parameters: Any) -> dict[str, ParameterBounds]:
 
     Accepts a mapping ``name -> (low, high[, unit[, description]])`` or ``name -> spec``
     with ``low``/``high``/``unit``/``description`` attributes, or a table of specs that
-    have a ``name`` attribute (e.g. :class:`dplrepro.models.parameters.ParameterTable`).
+    have a ``name`` attribute (e.g. :class:`dplrepro.physics.parameters.ParameterTable`).
     """
 
     def one(name: str, spec: Any) -> ParameterBounds:
@@ -431,7 +431,7 @@ class TwinSimulator:
     mm/day) and a dict of ``(site,)`` parameter arrays and returns either the observed
     variable as a ``[time, site]`` array or a dict holding it under ``output``.
     ``parameters`` is the model's bounds table, normalised by :func:`bounds_table` (so a
-    :class:`dplrepro.models.parameters.ParameterTable` can be passed as is); the
+    :class:`dplrepro.physics.parameters.ParameterTable` can be passed as is); the
     generators draw the true parameters inside these bounds.
     """
 

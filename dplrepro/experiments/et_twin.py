@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..models.vic_style import VICStyle
+from ..physics.vic_style import VICStyle
 
 __all__ = ["TRUTH_ATTRIBUTES", "TwinTruth", "true_parameters", "make_twin_observations"]
 

@@ -14,7 +14,7 @@ basins, which it never saw. The test period differs from the training period too
 
 Speed: the parameter functions here are static (attributes in, parameters out), so all
 (group × fold × fraction) models of one method are *members* of one module
-(:class:`~dplrepro.models.param_nets.MemberLinear`) and train together in one batched
+(:class:`~dplrepro.nets.param_nets.MemberLinear`) and train together in one batched
 HBV run, each member only on its own basins (column 0 of the inputs is the member id).
 The members stay independent: each member's weights get gradient only from its own
 columns, Adam updates element by element, and no global gradient clipping couples them.
@@ -39,9 +39,9 @@ from ..data.errors import DataFormatError
 from ..data.sources import DataChoice
 from ..data.splits import TimeWindow, config_dict, pub_folds, subsample_basins
 from ..metrics import kge, nse
-from ..models.dpl import DplModel
-from ..models.hbv import HBV
-from ..models.param_nets import StaticMLP
+from ..nets.dpl import DplModel
+from ..physics.hbv import HBV
+from ..nets.param_nets import StaticMLP
 from ..train import SiteTensors, TrainConfig, Trainer
 from .streamflow import add_forcing_variables
 

@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..data.normalize import Normalizer
 from ..data.splits import TimeWindow
-from ..models.pet_models import priestley_taylor
+from ..physics.pet_models import priestley_taylor
 from ..train import SiteTensors
 
 log = logging.getLogger("dplrepro.experiments")
@@ -41,7 +41,7 @@ def grid_forcing(ds: xr.Dataset) -> xr.Dataset:
     """
     ds = ds.copy()
     if "dlwrf" not in ds and "pet" not in ds and {"tmean", "spfh"} <= set(ds.data_vars):
-        from ..models.pet_models import vapour_pressure_from_specific_humidity
+        from ..physics.pet_models import vapour_pressure_from_specific_humidity
 
         t_k = ds["tmean"] + 273.15
         e_hpa = 10.0 * vapour_pressure_from_specific_humidity(ds["spfh"], 101.3)  # kPa -> hPa
@@ -127,8 +127,8 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from ..metrics import bias, corr, rmse, ubrmse  # noqa: E402
-from ..models.dpl import DplModel  # noqa: E402
-from ..models.param_nets import GA, GZ  # noqa: E402
+from ..nets.dpl import DplModel  # noqa: E402
+from ..nets.param_nets import GA, GZ  # noqa: E402
 from ..train import TrainConfig, Trainer  # noqa: E402
 
 __all__ += ["SoilMoistureConfig", "PROFILES", "train_grid_dpl", "calibrate_grid_sceua", "simulate_grid",
@@ -373,7 +373,7 @@ def train_setting_method(grid: xr.Dataset, setting: TrainingSetting, name: str, 
     the following year) exists only for 1-year training. ``tests=()`` skips testing.
     """
     from ..data.splits import SMAP_TEST_1Y
-    from ..models.surrogate import LSTMSurrogate
+    from ..nets.lstm_surrogate import LSTMSurrogate
 
     if name not in METHOD_KIND:
         raise ValueError(f"unknown method {name!r}; one of {sorted(METHOD_KIND)}")

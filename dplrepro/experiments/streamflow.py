@@ -22,9 +22,9 @@ from ..data.normalize import Normalizer
 from ..data.pet import hargreaves, oudin
 from ..data.splits import TimeWindow, config_dict
 from ..metrics import kge, nse
-from ..models.dpl import DplModel
-from ..models.hbv import HBV
-from ..models.param_nets import GA, GZ
+from ..nets.dpl import DplModel
+from ..physics.hbv import HBV
+from ..nets.param_nets import GA, GZ
 from ..train import SiteTensors, TrainConfig, Trainer
 
 log = logging.getLogger("dplrepro.experiments")

@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from ..metrics import corr, rmse
-from ..models.parameters import ParameterTable
-from ..models.surrogate import LSTMSurrogate
+from ..physics.parameters import ParameterTable
+from ..nets.lstm_surrogate import LSTMSurrogate
 from ..train import SiteTensors, TrainConfig, Trainer
 
 log = logging.getLogger("dplrepro.experiments")
@@ -327,7 +327,7 @@ def save_surrogate(surrogate: LSTMSurrogate, path) -> None:
 
 def load_surrogate(path) -> LSTMSurrogate:
     """Inverse of :func:`save_surrogate`."""
-    from ..models.parameters import ParameterSpec
+    from ..physics.parameters import ParameterSpec
 
     state = torch.load(path, map_location="cpu", weights_only=False)
     sd = state["state_dict"]
@@ -384,7 +384,7 @@ def obtain_surrogate(grid, data_source: str, experiment: SurrogateExperiment, bu
         saved = json.loads(report_path.read_text())
         return SurrogateBundle(load_surrogate(cache), saved["rounds"], saved["timing"], train_cells, heldout_cells,
                                cache, True)
-    from ..models.vic_style import VICStyle
+    from ..physics.vic_style import VICStyle
 
     process = VICStyle(warmup=build.warmup, fixed=VICStyle.DEFAULT_FIXED)
     smap = inputs.tensors.target[inputs.first_day:]

@@ -6,7 +6,7 @@ infiltration curve and the ARNO baseflow, Liang et al. (1996) for the thin top l
 three-layer form, Todini (1996) for the ARNO/Xinanjiang curve, Franchini & Pacciani (1991)
 for the ARNO baseflow -- with VIC's parameter names, and it drops VIC's energy balance,
 vegetation tiles, canopy interception, elevation bands and frozen soil. Potential ET is a
-forcing (e.g. from :mod:`dplrepro.models.pet_models`).
+forcing (e.g. from :mod:`dplrepro.physics.pet_models`).
 
 State per site (mm): snowpack ``S`` and the water content ``W1``, ``W2``, ``W3`` of three soil
 layers; the capacity of layer ``i`` is ``Wi_max = POROSITY * DEPTH_i * 1000``. One day, for
@@ -243,7 +243,7 @@ class VICStyle(nn.Module):
         (a float, or ``{"w1": ..., "w2": ..., "w3": ...}``); the snowpack starts empty.
     compiled: fuse each day into one kernel with an adjoint backward pass (``True``), run eager
         (``False``), or fuse on a CUDA device only (``"auto"``, default); see
-        :mod:`dplrepro.models.time_loop` and the ``compiled`` argument of :class:`HBV`.
+        :mod:`dplrepro.physics.time_loop` and the ``compiled`` argument of :class:`HBV`.
 
     ``forward(forcing, params)`` -> ``dict[str, Tensor[time - warmup, site]]`` with keys
     :attr:`OUTPUTS`; ``forward(..., return_states=True)`` -> ``(fluxes, states)`` with

@@ -50,7 +50,7 @@ Choices documented here
 * Multi-component: every parameter has a trailing ``nmul`` dimension; each component is a full
   HBV (routing included, each with its own UH) and the returned fluxes and storages are the
   mean over components.
-* Routing (``routing=True``): gamma UH of :mod:`dplrepro.models.routing` (shape = ROUTA + 0.1,
+* Routing (``routing=True``): gamma UH of :mod:`dplrepro.physics.routing` (shape = ROUTA + 0.1,
   scale = ROUTB + 0.5 days, ``uh_length`` days, sums to 1) applied to the whole series
   including warm-up, so water generated in the warm-up arrives at the outlet after it.
 * Dynamic parameters (``dynamic=("BETA", ...)``) are ``[time, site, nmul]`` over the full
@@ -158,7 +158,7 @@ class HBV(nn.Module):
     uh_length: UH length in days.
     initial_storage: initial content (mm) of every store before the warm-up.
     compiled: ``True``: run the days as one fused kernel each (:func:`torch.compile`) with an
-        adjoint backward pass (:mod:`dplrepro.models.time_loop`) instead of ~40 eager
+        adjoint backward pass (:mod:`dplrepro.physics.time_loop`) instead of ~40 eager
         operations a day under autograd. Same results to float round-off; costs a one-off
         compile per process (seconds, cached on disk) and no second derivatives; falls back to
         eager (with a logged warning) if compiling fails. ``False``: eager. ``"auto"``

@@ -10,7 +10,7 @@
   dimension to read): the cheap network of the global PUB experiment. It holds
   ``n_members`` independent networks at once (see :class:`MemberLinear`).
 
-All return parameters in the unit interval; :class:`~dplrepro.models.dpl.DplModel`
+All return parameters in the unit interval; :class:`~dplrepro.nets.dpl.DplModel`
 scales them to physical bounds with the process model's parameter table. Tensors are
 time-major: ``[time, site, feature]``.
 """

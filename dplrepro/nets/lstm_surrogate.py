@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from .parameters import ParameterTable
+from ..physics.parameters import ParameterTable
 
 __all__ = ["LSTMSurrogate"]
 

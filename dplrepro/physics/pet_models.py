@@ -1,6 +1,6 @@
 """Potential evapotranspiration (mm/day) from NLDAS-type daily forcing: radiation, humidity, wind.
 
-Companion of the VIC-style model (:mod:`dplrepro.models.vic_style`), which takes PET as a
+Companion of the VIC-style model (:mod:`dplrepro.physics.vic_style`), which takes PET as a
 forcing: compute it here, outside the process model, from the daily means that the SMAP /
 NLDAS-2 reader delivers. (The temperature-only formulas -- Hargreaves, Oudin -- live in
 :mod:`dplrepro.data.pet`.)

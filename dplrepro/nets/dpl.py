@@ -27,7 +27,7 @@ class DplModel(nn.Module):
 
     Parameters
     ----------
-    parameter_network: a :class:`~dplrepro.models.param_nets.GA` or ``GZ`` whose
+    parameter_network: a :class:`~dplrepro.nets.param_nets.GA` or ``GZ`` whose
         ``param_names`` are all in ``process_model.parameter_table``.
     process_model: a differentiable model (``nn.Module``) with ``parameter_table``.
     """
