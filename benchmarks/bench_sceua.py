@@ -89,7 +89,7 @@ TARGET = "batched SCE-UA ≥ 100× spotpy sites/hour at equal budget and equal-o
 SPEEDUP_THRESHOLD = 100.0
 OBJECTIVE_TOLERANCE = 0.01  # in 1 − NSE
 
-DEFAULTS = {"sizes": [1, 10, 100], "budget": 1000, "train": sf.PROFILES["quick"].train, "warmup": 365}
+DEFAULTS = {"sizes": [1, 10, 100], "budget": 1000, "train": sf.PROFILES["quick"].train_period, "warmup": 365}
 SMOKE = {"sizes": [1, 2], "budget": 60, "train": TimeWindow("2002-03-01", "2002-04-29"), "warmup": 90}
 
 TABLE_COLUMNS = [
@@ -121,9 +121,9 @@ class BenchData:
 
 def load_basins(n_basins: int, train: TimeWindow, warmup: int, seed: int = 0) -> BenchData:
     """First ``n_basins`` of a seeded permutation of the basins the CAMELS chapter can use."""
-    config = dataclasses.replace(sf.PROFILES["quick"], n_basins=None, train=train, warmup=int(warmup), seed=seed)
-    t_first = min(pd.Timestamp(config.train.start), pd.Timestamp(config.test.start)) - pd.Timedelta(days=config.warmup)
-    t_last = max(pd.Timestamp(config.train.end), pd.Timestamp(config.test.end))
+    config = dataclasses.replace(sf.PROFILES["quick"], n_basins=None, train_period=train, warmup=int(warmup), seed=seed)
+    t_first = min(pd.Timestamp(config.train_period.start), pd.Timestamp(config.test_period.start)) - pd.Timedelta(days=config.warmup)
+    t_last = max(pd.Timestamp(config.train_period.end), pd.Timestamp(config.test_period.end))
     ds, choice = open_basins("real", subset_531=True, start=str(t_first.date()), end=str(t_last.date()))
     ds = sf.select_basins(ds, config)
     n_usable = int(ds.sizes["basin"])
@@ -132,8 +132,8 @@ def load_basins(n_basins: int, train: TimeWindow, warmup: int, seed: int = 0) ->
     order = np.random.default_rng(seed).permutation(n_usable)[:n_basins]
     ds = sf.add_forcing_variables(ds.isel(basin=order), config.pet_method)
     attributes = sf.attribute_names(ds, config.attributes)
-    normalizer = sf.fit_normalizer(config.train.select(ds), attributes)
-    inputs = sf.build_inputs(ds, config.train, attributes, normalizer, config.warmup)
+    normalizer = sf.fit_normalizer(config.train_period.select(ds), attributes)
+    inputs = sf.build_inputs(ds, config.train_period, attributes, normalizer, config.warmup)
     return BenchData(inputs, config, [str(b) for b in inputs.basins], n_usable, choice.description)
 
 
@@ -454,7 +454,7 @@ def _run(args: argparse.Namespace) -> dict:
         "peps": args.peps, "npg": resolved.npg, "nps": resolved.nps, "nspl": resolved.nspl, "mings": resolved.mings,
         "seed": args.seed, "smoke": args.smoke, "data_source": "real",
         "training_window": {"start": args.train.start, "end": args.train.end, "days": n_days},
-        "warmup_days": data.first_day, "test_window_for_basin_checks": dataclasses.asdict(data.config.test),
+        "warmup_days": data.first_day, "test_window_for_basin_checks": dataclasses.asdict(data.config.test_period),
         "objective": "1 - NSE over the training window (float64 on the float32 HBV output)",
         "model": "dplrepro HBV, nmul=1, routing=%s, %d parameters" % (data.config.routing, len(table)),
         "parameters": {s.name: [s.low, s.high] for s in table},

@@ -76,9 +76,9 @@ def smoke_config(config):
     windows and warm-up, one epoch (seconds on a CPU)."""
     from dplrepro.data.splits import TimeWindow
 
-    tc = replace(config.train_config, epochs=1, batch_sites=4, window=60, warmup=60, history=60)
-    return replace(config, n_basins=4, train=TimeWindow("2003-10-01", "2004-09-30"),
-                   test=TimeWindow("2002-10-01", "2003-09-30"), warmup=60, train_config=tc)
+    tc = replace(config.training, epochs=1, batch_sites=4, window=60, warmup=60, history=60)
+    return replace(config, n_basins=4, train_period=TimeWindow("2003-10-01", "2004-09-30"),
+                   test_period=TimeWindow("2002-10-01", "2003-09-30"), warmup=60, training=tc)
 
 
 def forward_runs_to_target(losses: Sequence[float], runs: Sequence[float], target: float | None) -> tuple:
@@ -129,20 +129,20 @@ def run_child(args: argparse.Namespace) -> dict:
     config = replace(sf.PROFILES[args.profile], seed=args.seed)
     if args.smoke:
         config = smoke_config(config)
-    config = replace(config, train_config=replace(config.train_config, epochs=args.epochs,
+    config = replace(config, training=replace(config.training, epochs=args.epochs,
                                                   iterations_per_epoch=args.iterations or None))
 
     # --- data, exactly as the chapter's "Data" cells (the test period only matters for select_basins)
     t0 = time.perf_counter()
-    t_first = min(pd.Timestamp(config.train.start), pd.Timestamp(config.test.start)) - pd.Timedelta(days=config.warmup)
-    t_last = max(pd.Timestamp(config.train.end), pd.Timestamp(config.test.end))
+    t_first = min(pd.Timestamp(config.train_period.start), pd.Timestamp(config.test_period.start)) - pd.Timedelta(days=config.warmup)
+    t_last = max(pd.Timestamp(config.train_period.end), pd.Timestamp(config.test_period.end))
     ds, choice = open_basins(args.data_source, subset_531=True, start=str(t_first.date()), end=str(t_last.date()),
                              n_synthetic=config.n_basins or 30, seed=args.seed)
     ds = sf.select_basins(ds, config)
     ds = sf.add_forcing_variables(ds, config.pet_method)
     attributes = sf.attribute_names(ds, config.attributes)
-    normalizer = sf.fit_normalizer(config.train.select(ds), attributes)
-    train = sf.build_inputs(ds, config.train, attributes, normalizer, config.warmup)
+    normalizer = sf.fit_normalizer(config.train_period.select(ds), attributes)
+    train = sf.build_inputs(ds, config.train_period, attributes, normalizer, config.warmup)
     del ds
     data_load_s = time.perf_counter() - t0
     rss_after_load = peak_rss_mb()
@@ -152,12 +152,12 @@ def run_child(args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
     trainer = sf.train_dpl(args.kind, train, config, checkpoint_dir=None, device=str(device),
-                           show_progress=args.progress)
+                           progress=args.progress)
     train_call_s = time.perf_counter() - t0
     h = trainer.history
     cuda_mb = torch.cuda.max_memory_allocated(device) / 1024**2 if device.type == "cuda" else None
 
-    tc = config.train_config
+    tc = config.training
     n_iter = trainer.iterations_per_epoch(train.tensors)
     used_tc, trainer.config = trainer.config, replace(trainer.config, iterations_per_epoch=None)
     n_iter_natural = trainer.iterations_per_epoch(train.tensors)
@@ -253,7 +253,7 @@ def _epochs_for(args: argparse.Namespace, profile: str) -> int:
     if args.epochs_to_target and profile == "quick":
         from dplrepro.experiments.streamflow import PROFILES
 
-        return PROFILES["quick"].train_config.epochs
+        return PROFILES["quick"].training.epochs
     return DEFAULT_EPOCHS[profile]
 
 

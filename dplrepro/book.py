@@ -34,12 +34,17 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
 
-from .results import DATA_SOURCES, PROFILES, chapter_dir, results_root, summary_path
+from .chapters import chapter_spec, validate_parameters
+from .data.paths import data_dir
+from .results import SummaryError, chapter_dir, read_summary, results_root, summary_path
+from .utils import write_json_atomic
 
 log = logging.getLogger("dplrepro.book")
 
@@ -128,8 +133,6 @@ def chapter_files(name: str, project_root: Path = PROJECT_ROOT) -> dict[str, str
 
 def _data_fingerprint() -> list:
     """(name, size, mtime) of every file in the data folder -- cheap, and changes with the data."""
-    from .data.paths import data_dir
-
     root = data_dir()
     entries: list = [str(root)]
     if root.exists():
@@ -150,8 +153,6 @@ def _code_fingerprint(project_root: Path) -> str:
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {"python": platform.python_version()}
     for package in ("torch", "numpy", "xarray", "pandas", "scipy"):
         try:
@@ -271,14 +272,9 @@ def run_chapter(
     import jupytext
     import papermill
 
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    params = dict(parameters or {})
-    params["profile"] = profile
-    if params.get("data_source", "auto") not in DATA_SOURCES:
-        raise ValueError(f"data_source must be one of {DATA_SOURCES}, got {params['data_source']!r}")
-
     source = chapter_source(name, project_root)
+    params = {**dict(parameters or {}), "profile": profile}
+    validate_parameters(name, params)  # refuses a bad parameter before any kernel starts
     key = inputs_hash(name, profile, params, project_root)
     if not force:
         cached = cached_run(name, profile, key, build_dir)
@@ -319,8 +315,6 @@ def run_chapter(
     seconds = time.time() - started
     _insert_banner(tmp_out, _banner(name, profile, seconds))
     os.replace(tmp_out, out)  # only a fully executed notebook reaches the book
-    from .utils import write_json_atomic
-
     write_json_atomic(chapter_dir(name, profile) / "run.json", {
         "chapter": name, "profile": profile, "parameters": params, "inputs_hash": key,
         "wall_time_s": round(seconds, 1), "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -328,6 +322,16 @@ def run_chapter(
     })
     log.info("chapter %s done in %.1f s", name, seconds)
     return out
+
+
+def parameters_for(name: str, parameters: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """The book-wide ``parameters`` that chapter ``name`` declares; a parameter no chapter of
+    ``names`` declares is refused (:class:`~dplrepro.chapters.ParameterError`)."""
+    declared = {n: {s.name for s in chapter_spec(n).all_settings()} for n in names}
+    for key in parameters:
+        if not any(key in d for d in declared.values()):
+            validate_parameters(name, {key: parameters[key]})  # raises, naming the parameter
+    return {k: v for k, v in parameters.items() if k in declared[name]}
 
 
 def stage_book(profile: str, *, build_dir: Path = BUILD_DIR, project_root: Path = PROJECT_ROOT) -> Path:
@@ -392,5 +396,56 @@ def build_book(
     ``force``), then build the HTML book."""
     names = list(chapters_to_run) if chapters_to_run is not None else chapters(project_root)
     for name in names:
-        run_chapter(name, profile, parameters, build_dir=build_dir, project_root=project_root, force=force)
+        run_chapter(name, profile, parameters_for(name, parameters or {}, names), build_dir=build_dir,
+                    project_root=project_root, force=force)
     return build_html(profile, build_dir=build_dir, project_root=project_root)
+
+
+# --------------------------------------------------------------------------- chapters read by chapters
+def stale_reason(summary: Mapping | None, data_source: str, seed: int) -> str | None:
+    """Why ``summary`` cannot be used by a run on ``data_source`` (real|synthetic) with ``seed``; None if it can."""
+    if summary is None:
+        return "no summary.json"
+    run = summary.get("run")
+    if not isinstance(run, Mapping):
+        return "summary.json has no run record"
+    if run.get("data_source") != data_source:
+        return f"made on {run.get('data_source')!r} data, this run uses {data_source!r}"
+    if run.get("seed") != seed:
+        return f"made with seed {run.get('seed')!r}, this run uses seed {seed}"
+    return None
+
+
+@dataclass
+class ChapterInput:
+    """A chapter summary another chapter reads, and whether it was (re)made for it and why."""
+
+    chapter: str
+    summary: dict
+    path: Path
+    ran_here: bool
+    reason: str | None     # why it was run here (None: used as found)
+
+    def describe(self) -> dict:
+        run = self.summary.get("run", {})
+        return {"chapter": self.chapter, "ran_here": self.ran_here, "reason": self.reason,
+                "data_source": run.get("data_source"), "seed": run.get("seed"),
+                "finished_utc": run.get("finished_utc")}
+
+
+def ensure_chapter(chapter: str, profile: str, data_source: str, seed: int, parameters: Mapping[str, Any], *,
+                   build_dir: Path | None = None) -> ChapterInput:
+    """``chapter``'s checked summary for ``profile``; the chapter is run first (:func:`run_chapter`
+    with ``parameters`` and ``seed``, its notebook under ``build_dir``) if the summary is missing,
+    or was made on other data (``data_source``: real|synthetic) or with another seed."""
+    path = summary_path(chapter, profile)
+    summary = read_summary(chapter, profile)  # a broken summary is an error naming the file and key
+    reason = stale_reason(summary, data_source, seed)
+    if reason is not None:
+        log.warning("running chapter %s (profile %s): %s", chapter, profile, reason)
+        run_chapter(chapter, profile, {**dict(parameters), "seed": seed}, build_dir=build_dir or BUILD_DIR,
+                    progress=False)
+        summary = read_summary(chapter, profile)
+        if summary is None:
+            raise SummaryError(f"{path}: chapter {chapter!r} ran but wrote no summary.json")
+    return ChapterInput(chapter, summary, path, reason is not None, reason)

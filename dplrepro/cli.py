@@ -18,6 +18,13 @@ from typing import Any, Sequence
 
 import yaml
 
+from .book import ChapterError, build_book, chapters, run_chapter
+from .chapters import ParameterError
+from .data.catalog import check_datasets
+from .data.download import download_camels_us
+from .data.errors import DataError
+from .data.paths import data_dir
+from .data.prepare import prepare_camels_us
 from .results import PROFILES
 
 
@@ -37,9 +44,6 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from .data.catalog import check_datasets
-    from .data.paths import data_dir
-
     rows = check_datasets()
     print(f"data folder: {data_dir()}")
     width = max(len(r["name"]) for r in rows)
@@ -55,8 +59,6 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_download(args: argparse.Namespace) -> int:
-    from .data.download import download_camels_us
-
     if args.dataset != "camels-us":
         raise SystemExit(f"no automated download for {args.dataset!r}; see data/README.md")
     hashes = dict(_parse_params(args.sha256)) if args.sha256 else None
@@ -67,9 +69,6 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> int:
-    from .data.paths import data_dir
-    from .data.prepare import prepare_camels_us
-
     if args.dataset != "camels-us":
         raise SystemExit(f"no prepare step for {args.dataset!r}; see data/README.md")
     raw = Path(args.raw) if args.raw else data_dir() / "camels_us_raw"
@@ -79,24 +78,18 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .book import run_chapter
-
     out = run_chapter(args.chapter, args.profile, _parse_params(args.param), force=args.force)
     print(f"executed notebook: {out}")
     return 0
 
 
 def _cmd_book(args: argparse.Namespace) -> int:
-    from .book import build_book
-
     html = build_book(args.profile, chapters_to_run=args.only, parameters=_parse_params(args.param), force=args.force)
     print(f"HTML book: {html / 'index.html'}")
     return 0
 
 
 def _cmd_chapters(args: argparse.Namespace) -> int:
-    from .book import chapters
-
     for name in chapters():
         print(name)
     return 0
@@ -150,11 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from .book import ChapterError
-    from .data.errors import DataError
-
     try:
         return args.func(args)
+    except ParameterError as exc:
+        print(f"dplrepro: error: {exc}", file=sys.stderr)
+        return 2
     except (DataError, ChapterError) as exc:
         print(f"dplrepro: error: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
-"""The paper's claims beside our numbers, read from the chapters' ``summary.json`` files only.
+"""The paper's claims beside our numbers, read from the chapters' ``summary.json`` files only
+(through the results schema, :func:`dplrepro.results.load_summaries`).
 
 Each :class:`Claim` names the chapter whose summary holds our number, the paper's
 statement and value, and a rule that turns the summary into our number and a verdict:
@@ -15,15 +16,14 @@ which data it came from.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from .results import results_root
+from .results import result_key
 
-__all__ = ["CLAIMS", "Claim", "comparison_table", "load_summaries"]
+__all__ = ["CLAIMS", "Claim", "comparison_table"]
 
 REPRODUCED, CLOSE, NOT_REPRODUCED, NOT_RUN = "reproduced", "close", "not reproduced", "not run"
 
@@ -60,8 +60,6 @@ def _surrogate(s):
 
 def _smap_test(test: str):
     def rule(s):
-        from .experiments.soil_moisture import result_key
-
         setting = str(_get(s, "comparison"))
         dpl = float(_get(s, "results", result_key(setting, "dPL gA (surrogate)", test), "rmse"))
         sce = float(_get(s, "results", result_key(setting, "SCE-UA (surrogate)", test), "rmse"))
@@ -142,18 +140,6 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("pub_fraction", "global_pub", "dPL matches the regionalisation baseline with a fraction of the data",
           "≈ 12.5 % of the training basins", "fraction ≤ 20 % (close: ≤ 50 %)", _pub_fraction),
 )
-
-
-def load_summaries(profile: str) -> dict[str, dict]:
-    """Every chapter's ``summary.json`` for ``profile`` under the results folder (chapter -> summary)."""
-    out = {}
-    root = results_root()
-    for path in sorted(root.glob(f"*/{profile}/summary.json")):
-        try:
-            out[path.parent.parent.name] = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-    return out
 
 
 def comparison_table(summaries: Mapping[str, Mapping]) -> pd.DataFrame:

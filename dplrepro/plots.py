@@ -7,12 +7,14 @@ the data folder; nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .data.natural_earth import cartopy_offline, natural_earth_geometries
 from .utils import atomic_path
 
 #: Named map extents (lon_min, lon_max, lat_min, lat_max), degrees.
@@ -31,8 +33,6 @@ def map_axes(extent: str | Sequence[float] = "conus", *, ax=None, states: bool =
     """
     import cartopy.crs as ccrs
     import cartopy.feature as cfeature
-
-    from .data.natural_earth import cartopy_offline, natural_earth_geometries
 
     cartopy_offline()
     bounds = EXTENTS[extent] if isinstance(extent, str) else tuple(extent)
@@ -54,8 +54,6 @@ def map_axes(extent: str | Sequence[float] = "conus", *, ax=None, states: bool =
         try:
             lines = natural_earth_geometries("admin_1_states_provinces_lines", "50m")
         except FileNotFoundError:
-            import logging
-
             logging.getLogger("dplrepro.plots").info("US state lines not drawn: natural_earth/ not in the data folder")
         else:
             ax.add_geometries(lines, crs=ccrs.PlateCarree(), facecolor="none", edgecolor="0.6", linewidth=0.3)

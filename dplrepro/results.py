@@ -1,10 +1,16 @@
 """Chapter results: ``results/<chapter>/<profile>/summary.json`` and run records.
 
-A chapter creates one :class:`ChapterRun` at its top, states which data it runs on
-(:meth:`ChapterRun.announce`), and ends with :meth:`ChapterRun.finish`, which writes its
-headline numbers plus a record of how they were made (profile, seed, device, data
-source, wall time, versions) atomically. The book's comparison with the paper is
-generated from these files only.
+A chapter gets one :class:`ChapterRun` from :func:`dplrepro.chapters.start_chapter`, states
+which data it runs on (:meth:`ChapterRun.announce`), and ends with :meth:`ChapterRun.finish`,
+which checks its headline numbers against the chapter's schema and writes them plus a record
+of how they were made (profile, seed, device, data source, parameters, wall time, versions)
+atomically.
+
+**The results schema.** :data:`SCHEMAS` owns every chapter's summary keys (typed, with
+units); a summary that lacks a key, has a wrong type or an undeclared key is a
+:class:`SummaryError` naming the chapter and key, on writing and on reading. Everything that
+reads summaries (the comparison with the paper, the scaling curves, the Reproduce page, the
+book runner) reads through :func:`read_summary` / :func:`load_summaries`.
 """
 
 from __future__ import annotations
@@ -15,10 +21,10 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from . import __version__
-from .utils import resolve_device, write_json_atomic
+from .utils import clean_json, resolve_device, write_json_atomic
 
 RESULTS_ENV_VAR = "DPLREPRO_RESULTS"
 PROFILES = ("quick", "full")
@@ -47,14 +53,226 @@ def summary_path(chapter: str, profile: str) -> Path:
     return results_root() / chapter / profile / "summary.json"
 
 
-def load_summary(chapter: str, profile: str) -> dict[str, Any]:
-    """Read a chapter's ``summary.json``; a clear error if the chapter has not been run."""
+class SummaryError(ValueError):
+    """A ``summary.json`` lacks a key, has a key of the wrong type, or holds a key no schema names."""
+
+
+_KINDS: dict[str, Callable[[Any], bool]] = {
+    "number": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool),
+    "list": lambda v: isinstance(v, list), "dict": lambda v: isinstance(v, Mapping),
+    "records": lambda v: isinstance(v, list), "any": lambda v: True,
+}
+_KIND_WORDS = {"number": "a number or null", "int": "an integer", "str": "a string", "bool": "true or false",
+               "list": "a list", "dict": "an object", "records": "a list of records", "any": "anything"}
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of a chapter's summary: its type and meaning (with units).
+
+    ``kind``: ``number`` (int or float; ``null`` where the value is NaN), ``int``, ``str``,
+    ``bool``, ``list``, ``dict``, ``records`` (a list of objects), ``any``. For ``records``,
+    ``fields`` maps each required field to its kind and ``valid(record)`` returns a
+    problem or None. ``nonempty``: a list that must not be empty; ``items``: the kind of a
+    list's elements.
+    """
+
+    kind: str
+    help: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+    valid: Callable[[Mapping], str | None] | None = None
+    nonempty: bool = False
+    items: str | None = None    # the kind of every element of a ``list``
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` does not fit, or None."""
+        if not _KINDS[self.kind](value):
+            return f"must be {_KIND_WORDS[self.kind]}, found {value!r:.80}"
+        if self.nonempty and not value:
+            return f"must be a non-empty {'list' if self.kind != 'records' else 'list of records'}, found {value!r}"
+        if self.items and not all(_KINDS[self.items](v) for v in value):
+            return f"must be a non-empty list, each element {_KIND_WORDS[self.items]}, found {value!r:.80}"
+        if self.kind == "records":
+            for n, rec in enumerate(value):
+                if not isinstance(rec, Mapping):
+                    return f"[{n}] is not an object"
+                lacking = [f for f in self.fields if f not in rec]
+                if lacking:
+                    return f"[{n}] lacks {lacking}"
+                for f, kind in self.fields.items():
+                    if not _KINDS[kind](rec[f]):
+                        return f"[{n}]['{f}'] must be {_KIND_WORDS[kind]}, found {rec[f]!r:.80}"
+                why = self.valid(rec) if self.valid else None
+                if why:
+                    return f"[{n}]{why}"
+        return None
+
+
+def _keys(**keys: Key) -> dict[str, Key]:
+    return keys
+
+
+NUM, INT, STR = "number", "int", "str"
+_PAPER = Key("dict", "the paper's numbers this chapter is compared with")
+_WALL = Key("dict", "wall time per stage, s")
+#: Fields of a soil-moisture training record (RMSE in m3/m3, runs in forward runs per cell).
+TRAINING_RECORD = {"method": "str", "density_n": "int", "train_years": "int", "train_cells": "int",
+                   "final_train_rmse": "number", "runs_to_rmse_0.05": "number"}
+#: Fields of a PUB fraction-curve record.
+FRACTION_RECORD = {"method": "str", "fraction": "number", "median_kge": "number", "n_train_basins": "int"}
+PUB_CURVE_METHODS = ("ltf8", "dpl8")
+
+
+def _fraction_record_problem(rec: Mapping) -> str | None:
+    if rec["method"] not in PUB_CURVE_METHODS:
+        return f"['method'] must be one of {PUB_CURVE_METHODS}, found {rec['method']!r}"
+    if rec["fraction"] is None or not 0 < rec["fraction"] <= 1:
+        return f"['fraction'] must be in (0, 1], found {rec['fraction']!r}"
+    return None
+
+
+#: Every chapter's summary keys: the one place that defines what ``summary.json`` holds.
+SCHEMAS: dict[str, dict[str, Key]] = {
+    "data_tour": _keys(
+        n_basins=Key(INT, "CAMELS basins"), n_basins_531=Key(INT, "basins of the 531 subset"),
+        n_cells=Key(INT, "SMAP cells"), smap_valid_fraction=Key(NUM, "fraction of cell-days with SMAP"),
+        example_basin=Key(STR, "basin of the hydrograph"),
+        example_water_year=Key("dict", "P, PET, Q of the example water year, mm"),
+        median_runoff_ratio=Key(NUM, "median Q/P of the statistics basins"),
+        n_stats_basins=Key(INT, "basins in the water-balance statistics"),
+        basin_source=Key(STR, "real | synthetic"), grid_source=Key(STR, "real | synthetic")),
+    "camels": _keys(
+        n_basins=Key(INT, "basins"), train_period=Key("list", "[start, end]"), test_period=Key("list", "[start, end]"),
+        median_nse_dpl_ga=Key(NUM, "median test NSE, dPL gA"), median_nse_dpl_gz=Key(NUM, "median test NSE, dPL gz"),
+        median_nse_sceua=Key(NUM, "median test NSE, SCE-UA"), median_kge_dpl_ga=Key(NUM, "median test KGE, dPL gA"),
+        median_kge_dpl_gz=Key(NUM, "median test KGE, dPL gz"), median_kge_sceua=Key(NUM, "median test KGE, SCE-UA"),
+        median_nse_untrained_ga=Key(NUM, "median test NSE of the untrained gA network"),
+        epochs=Key(INT, "dPL training epochs"),
+        forward_runs_per_basin_dpl=Key(NUM, "training-period forward runs per basin, dPL gA"),
+        model_runs_per_basin_sceua=Key(NUM, "median model runs per basin, SCE-UA"),
+        wall_time_s=_WALL, paper_reference=_PAPER),
+    "surrogate": _keys(
+        surrogate_median_corr=Key(NUM, "median correlation with the VIC-style model, held-out cells"),
+        surrogate_median_rmse=Key(NUM, "median RMSE of surface soil moisture, m3/m3"),
+        surrogate_median_corr_et=Key(NUM, "median ET correlation, held-out cells"),
+        rounds=Key(INT, "refinement rounds done"), per_round=Key("records", "held-out scores per round", {"round": "int"}),
+        n_train_cells=Key(INT, "training cells"), n_heldout_cells=Key(INT, "held-out cells"),
+        n_process_runs=Key(INT, "VIC-style runs the surrogate learnt from"),
+        process_seconds_per_run=Key(NUM, "s per VIC-style cell-run"),
+        surrogate_seconds_per_run=Key(NUM, "s per surrogate cell-run"),
+        surrogate_file=Key(STR, "cached surrogate file"), paper_reference_corr=Key(NUM, "the paper's median corr")),
+    "soil_moisture": _keys(
+        densities=Key("list", "training densities n", nonempty=True, items="int"),
+        train_years=Key("list", "training years", nonempty=True, items="int"),
+        comparison=Key(STR, "the setting where every method ran"),
+        results=Key("dict", "result_key(setting, method, test) -> median rmse, ubrmse, corr, bias (m3/m3)"),
+        training=Key("records", "one record per trained (setting, method)", TRAINING_RECORD),
+        infilt_roughness=Key("dict", "roughness of the INFILT maps"),
+        gapfill=Key("dict", "gap-filling scores on held-out SMAP days"),
+        surrogate_file=Key(STR, "cached surrogate file"),
+        settings=Key("dict", "training settings (epochs, sceua_maxn, surrogate_rounds, surrogate_epochs, ...)"),
+        paper_reference=_PAPER),
+    "evapotranspiration": _keys(
+        twin_experiment=Key("bool", "True: a twin experiment (no MODIS here)"),
+        n_train_cells=Key(INT, "training cells"), density_n=Key(INT, "training density n"),
+        **{f"et_{m}_{who}": Key(NUM, f"median ET {m}, {who}") for m in ("corr", "nse")
+           for who in ("dpl_gz", "sceua", "dpl_ga", "default")},
+        ef_nse=Key("dict", "method -> median NSE of ET/PET"), ef_corr=Key("dict", "method -> median corr of ET/PET"),
+        recovery=Key("dict", "method -> parameter -> recovery score"), wall_time_s=_WALL, paper_reference=_PAPER),
+    "global_pub": _keys(
+        n_basins=Key(INT, "basins"), n_basins_by_region=Key("dict", "region -> basins"), k_folds=Key(INT, "folds"),
+        fractions=Key("list", "training fractions"), group_sizes=Key("dict", "climate group sizes"),
+        median_kge_ltf8=Key(NUM, "median test KGE, LTF-8"), median_kge_dpl8=Key(NUM, "median test KGE, dPL-8"),
+        median_kge_dpl27=Key(NUM, "median test KGE, dPL-27"),
+        median_kge_by_group=Key("dict", "group -> method -> median KGE"),
+        median_kge_by_region=Key("dict", "region -> method -> median KGE"),
+        median_kge_by_fraction=Key("dict", "method -> fraction -> median KGE"),
+        fraction_curve=Key("records", "median KGE per method and fraction", FRACTION_RECORD,
+                           _fraction_record_problem, nonempty=True),
+        fraction_to_match_ltf=Key(NUM, "smallest fraction at which dPL-8 matches LTF-8 (null: never)"),
+        training=Key("dict", "training time per method, s"), attribute_mapping=Key("records", "attribute roles"),
+        paper_reference=_PAPER),
+    "scaling_curves": _keys(
+        density_curve=Key("records", "RMSE and cost per density", {"method": "str", "density_n": "int"}),
+        length_curve=Key("records", "RMSE and cost per training length", {"method": "str", "train_years": "int"}),
+        fraction_curve=Key("records", "the PUB fraction curve", FRACTION_RECORD, _fraction_record_problem),
+        median_kge_ltf8=Key(NUM, "LTF-8's all-basin median KGE"),
+        fraction_to_match_ltf=Key(NUM, "fraction at which dPL-8 matches LTF-8 (null: never)"),
+        derived=Key("dict", "ratios and differences read off the curves"),
+        computed_here=Key("records", "points computed by this chapter", {"method": "str", "density_n": "int",
+                                                                            "train_years": "int"}),
+        training_settings=Key("dict", "settings of the points computed here, and where they came from"),
+        surrogate_file=Key("any", "surrogate used for the points computed here"),
+        surrogate_same_as_soil_moisture=Key("bool", "the same surrogate as the soil-moisture run"),
+        inputs=Key("dict", "the chapter summaries read, and whether they were run here"), paper_reference=_PAPER),
+    "reproduce": _keys(chapters=Key("records", "recorded runs per chapter", {"chapter": "str"}),
+                       total_wall_time_min=Key(NUM, "sum of the recorded wall times, min")),
+    "results": _keys(claims=Key("records", "one row per claim", {"claim": "str", "verdict": "str"}),
+                     verdict_counts=Key("dict", "verdict -> claims"), chapters_read=Key("list", "chapters read")),
+    "performance": _keys(targets=Key("records", "performance targets and verdicts"),
+                         records=Key("list", "benchmark record files"), missing=Key("list", "benchmarks not recorded")),
+}
+
+
+def result_key(setting: str, method: str, test: str) -> str:
+    """Key of one test result in the chapter's ``summary.json``: ``"s8, 1 yr", "dPL gA (surrogate)",
+    "temporal"`` -> ``"s8_1_yr|dpl_ga_surrogate|temporal"``."""
+    def slug(text: str) -> str:
+        return text.lower().replace(" ", "_").replace("(", "").replace(")", "").replace(",", "").replace("-", "_")
+
+    return f"{slug(setting)}|{slug(method)}|{test}"
+
+
+def check_summary(chapter: str, summary: Mapping[str, Any], where: str | Path | None = None) -> None:
+    """Raise :class:`SummaryError` naming the chapter (and file) and key unless ``summary`` has every
+    key of :data:`SCHEMAS` ``[chapter]`` with its type and no other (besides the ``run`` record)."""
+    if chapter not in SCHEMAS:
+        raise SummaryError(f"no summary schema for chapter {chapter!r}; chapters: {', '.join(SCHEMAS)}")
+    label = f"{where}: " if where else ""
+    schema = SCHEMAS[chapter]
+    for key, spec in schema.items():
+        if key not in summary:
+            raise SummaryError(f"{label}summary of chapter {chapter!r} lacks '{key}' ({spec.help})")
+        problem = spec.problem(summary[key])
+        if problem:
+            sep = "" if problem.startswith("[") else " "
+            raise SummaryError(f"{label}summary of chapter {chapter!r}: '{key}'{sep}{problem}")
+    unknown = sorted(set(summary) - set(schema) - {"run"})
+    if unknown:
+        raise SummaryError(f"{label}summary of chapter {chapter!r} has keys no schema names: {unknown} "
+                           f"(declare them in dplrepro.results.SCHEMAS)")
+
+
+def read_summary(chapter: str, profile: str) -> dict[str, Any] | None:
+    """A chapter's checked ``summary.json``, or None if it has none; :class:`SummaryError` naming
+    the file if it is unreadable or does not fit the schema."""
     path = summary_path(chapter, profile)
     if not path.exists():
-        raise FileNotFoundError(
-            f"{path} does not exist: run the chapter first (dplrepro run {chapter} --profile {profile})"
-        )
-    return json.loads(path.read_text())
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SummaryError(f"{path} is not valid JSON ({exc}); delete it or rerun chapter {chapter!r}") from exc
+    if not isinstance(summary, dict):
+        raise SummaryError(f"{path}: expected a JSON object, found {type(summary).__name__}")
+    check_summary(chapter, summary, path)
+    return summary
+
+
+def load_summary(chapter: str, profile: str) -> dict[str, Any]:
+    """:func:`read_summary`, with a clear error if the chapter has not been run."""
+    summary = read_summary(chapter, profile)
+    if summary is None:
+        raise FileNotFoundError(f"{summary_path(chapter, profile)} does not exist: run the chapter first "
+                                f"(dplrepro run {chapter} --profile {profile})")
+    return summary
+
+
+def load_summaries(profile: str) -> dict[str, dict]:
+    """Every chapter's checked summary for ``profile`` that exists (chapter -> summary)."""
+    return {c: s for c in SCHEMAS if (s := read_summary(c, profile)) is not None}
 
 
 @dataclass
@@ -69,6 +287,7 @@ class ChapterRun:
     seed: int = 0
     device: str = "auto"
     data_source: str = "auto"
+    parameters: dict = field(default_factory=dict)   # every validated chapter parameter (dplrepro.chapters)
     started: float = field(default_factory=time.time)
     data_description: str | None = None
     resolved_source: str | None = None
@@ -109,7 +328,8 @@ class ChapterRun:
         )
 
     def finish(self, summary: Mapping[str, Any]) -> Path:
-        """Write ``summary.json`` (headline numbers + run record) atomically; return its path."""
+        """Check ``summary`` against the chapter's schema (:data:`SCHEMAS`; NaN -> null), then write
+        ``summary.json`` (headline numbers + run record) atomically; return its path."""
         record = {
             "chapter": self.chapter,
             "profile": self.profile,
@@ -117,6 +337,7 @@ class ChapterRun:
             "device": self.device,
             "resolved_device": str(resolve_device(self.device)),
             "data_source": self.resolved_source or self.data_source,
+            "parameters": clean_json(self.parameters),
             "data_description": self.data_description,
             "wall_time_s": round(time.time() - self.started, 3),
             "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -124,7 +345,8 @@ class ChapterRun:
             "python": platform.python_version(),
             "machine": platform.machine(),
         }
-        overlap = set(summary) & {"run"}
-        if overlap:
-            raise ValueError(f"summary keys {sorted(overlap)} are reserved")
-        return write_json_atomic(self.path("summary.json"), {**dict(summary), "run": record})
+        if "run" in summary:
+            raise SummaryError(f"chapter {self.chapter!r}: summary key 'run' is reserved for the run record")
+        summary = clean_json(dict(summary))
+        check_summary(self.chapter, summary)
+        return write_json_atomic(self.path("summary.json"), {**summary, "run": record})

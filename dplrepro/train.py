@@ -92,7 +92,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 1    # epochs
-    show_progress: bool = True
+    progress: bool = True
 
 
 @dataclass
@@ -110,7 +110,11 @@ class Trainer:
     ``checkpoint_dir`` (optional) holds ``checkpoint.pt``, written atomically after every
     ``checkpoint_every`` epochs; :meth:`fit` resumes from it when present, so a killed
     run continues where it stopped. ``extra_state`` (e.g. the normaliser's state) is
-    stored in the checkpoint with the model.
+    stored in the checkpoint with the model. ``batch_forcing(trainer, data, sites, days)``
+    (optional) returns further ``{name: [days, site]}`` forcings for each batch, for inputs
+    that change from draw to draw (e.g. randomly hidden observations; draw them from
+    ``trainer.generator`` so a resumed run repeats them); ``days`` is the batch's slice of
+    ``data``'s time axis, warm-up included.
     """
 
     def __init__(
@@ -121,6 +125,7 @@ class Trainer:
         checkpoint_dir: str | Path | None = None,
         extra_state: dict[str, Any] | None = None,
         loss_fn: Callable | None = None,
+        batch_forcing: Callable[["Trainer", SiteTensors, np.ndarray, slice], dict[str, np.ndarray]] | None = None,
     ) -> None:
         self.config = config
         self.device = resolve_device(config.device)
@@ -128,6 +133,7 @@ class Trainer:
         self.loss_fn = loss_fn or get_loss(config.loss)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.extra_state = extra_state or {}
+        self.batch_forcing = batch_forcing
         self.history = TrainHistory()
         self.start_epoch = 0
         self.generator = np.random.default_rng(config.seed)
@@ -168,6 +174,9 @@ class Trainer:
         if self._uses_history:
             z = data.z[:, sites] if data.z is not None else data.target[start - c.history : start, sites]
             batch["z"] = self._tensor(z)
+        if self.batch_forcing is not None:
+            extra = self.batch_forcing(self, data, sites, slice(lo, hi))
+            batch["forcing"].update({k: self._tensor(v) for k, v in extra.items()})
         return batch
 
     def _run(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -208,7 +217,7 @@ class Trainer:
             torch.manual_seed(c.seed + epoch)  # dropout stream per epoch: resuming reproduces it
             self.model.train()
             losses = []
-            bar = tqdm(range(n_iter), desc=f"epoch {epoch + 1}/{c.epochs}", disable=not c.show_progress, leave=False)
+            bar = tqdm(range(n_iter), desc=f"epoch {epoch + 1}/{c.epochs}", disable=not c.progress, leave=False)
             for _ in bar:
                 sites = np.sort(self.generator.choice(data.n_sites, size=batch_sites, replace=False))
                 start = int(self.generator.integers(first, data.n_time - c.window + 1))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import random
 import tempfile
 from contextlib import contextmanager
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -81,14 +83,23 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
 
 
+def config_dict(config) -> dict:
+    """A dataclass configuration as a plain dict (for JSON and config hashes); a field whose
+    value has a ``to_json()`` method (e.g. a time window: ``[start, end]``) is written by it."""
+    out = asdict(config)
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if hasattr(value, "to_json"):
+            out[f.name] = value.to_json()
+    return out
+
+
 def config_hash(obj: Any, length: int = 10) -> str:
     """Short stable hash of a JSON-serialisable configuration (keys sorted).
 
     Cached results are stored under this hash, so a changed parameter never reuses a
     stale result and an unchanged one never retrains.
     """
-    import hashlib
-
     text = json.dumps(obj, sort_keys=True, default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 

@@ -109,7 +109,7 @@ def test_data_tour_on_real_data(tmp_path, monkeypatch, camels_us_path, smap_path
 
 TINY = {
     "camels": {"n_basins": 6, "epochs": 2, "sceua_maxn": 60},
-    "surrogate": {"rounds": 1, "epochs": 3},
+    "surrogate": {"surrogate_rounds": 1, "surrogate_epochs": 3},
     "soil_moisture": {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3},
     "evapotranspiration": {"epochs": 3, "sceua_maxn": 60},
     "global_pub": {"epochs": 2, "n_synthetic": 30, "k_folds": 2},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from summaries import complete_summary
 
 DPL, SCEUA = "dPL gA (surrogate)", "SCE-UA (surrogate)"
 TINY_SETTINGS = {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3}
@@ -32,13 +33,15 @@ def test_scaling_chapter_computes_the_missing_points_on_real_data(run_quick_chap
         {"setting": "s8, 1 yr", "density_n": 2, "train_years": 1, "method": DPL, "train_cells": 126,
          "final_train_rmse": 0.0459, "runs_to_rmse_0.05": 30.0, "wall_time_s": 85.2},
     ]
-    _write(results, "soil_moisture", {"densities": [4, 2], "train_years": [1], "training": dpl_written,
-                                      "settings": TINY_SETTINGS, "run": {"data_source": "real", "seed": 0}})
+    _write(results, "soil_moisture", complete_summary("soil_moisture", {
+        "densities": [4, 2], "train_years": [1], "training": dpl_written, "settings": TINY_SETTINGS,
+        "run": {"data_source": "real", "seed": 0}}))
     fraction = [{"method": m, "fraction": f, "median_kge": k, "n_train_basins": int(800 * f)}
                 for m, ks in (("dpl8", (0.58, 0.55, 0.51, 0.47)), ("ltf8", (0.49, 0.48, 0.45, 0.41)))
                 for f, k in zip((1.0, 0.5, 0.25, 0.125), ks)]
-    _write(results, "global_pub", {"fraction_curve": fraction, "median_kge_ltf8": 0.49, "fraction_to_match_ltf": 0.25,
-                                   "run": {"data_source": "real", "seed": 0}})
+    _write(results, "global_pub", complete_summary("global_pub", {
+        "fraction_curve": fraction, "median_kge_ltf8": 0.49, "fraction_to_match_ltf": 0.25,
+        "run": {"data_source": "real", "seed": 0}}))
 
     out, s = run_quick_chapter("scaling_curves", {"data_source": "real"})
 

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.mark.slow
 def test_surrogate_chapter_emulates_the_vic_style_model(run_quick_chapter, smap_path):
-    out, s = run_quick_chapter("surrogate", {"data_source": "real", "rounds": 1, "epochs": 10})
+    out, s = run_quick_chapter("surrogate", {"data_source": "real", "surrogate_rounds": 1, "surrogate_epochs": 10})
     assert s["rounds"] == 1 and len(s["per_round"]) == 2
     assert s["per_round"][1]["n_runs"] > s["per_round"][0]["n_runs"]
     # a real emulator even with this tiny budget: held-out cells, random parameter sets

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
-from dplrepro.comparison import CLAIMS, comparison_table, load_summaries
+from dplrepro.comparison import CLAIMS, comparison_table
 
 
 def _run(source="real"):
@@ -53,17 +51,3 @@ def test_missing_chapters_and_numbers_read_not_run():
                                          "fraction_to_match_ltf": None, "n_basins": 9, **_run()}})
     assert _row(t, "pub_dpl8")["verdict"] == "not reproduced"
     assert _row(t, "pub_fraction")["verdict"] == "not reproduced"
-
-
-def test_load_summaries_reads_every_chapter_of_a_profile(tmp_path, monkeypatch):
-    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path))
-    for chapter, profile in (("camels", "quick"), ("global_pub", "quick"), ("camels", "full")):
-        (tmp_path / chapter / profile).mkdir(parents=True)
-        (tmp_path / chapter / profile / "summary.json").write_text(json.dumps({"chapter": chapter, "p": profile}))
-    got = load_summaries("quick")
-    assert sorted(got) == ["camels", "global_pub"] and got["camels"]["p"] == "quick"
-    (tmp_path / "camels" / "quick" / "summary.json").write_text("{broken")
-    import pytest
-
-    with pytest.raises(ValueError, match="camels/quick/summary.json is not valid JSON"):
-        load_summaries("quick")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dplrepro.data.splits import TimeWindow
-from dplrepro.data.synthetic import make_virtual_basins
+from dplrepro.data.twin import make_virtual_basins
 from dplrepro.experiments.streamflow import (
     StreamflowConfig, add_forcing_variables, attribute_names, build_inputs, fit_normalizer, make_dpl_model,
 )
@@ -80,15 +80,15 @@ def twin_inputs():
 
 def _config(**kw):
     tc = TrainConfig(epochs=kw.pop("epochs", 6), batch_sites=12, window=365, warmup=365, history=365,
-                     optimizer="adam", learning_rate=1e-2, show_progress=False, device="cpu", **kw)
-    return StreamflowConfig(nmul=2, hidden_size=16, dropout=0.0, train_config=tc)
+                     optimizer="adam", learning_rate=1e-2, progress=False, device="cpu", **kw)
+    return StreamflowConfig(nmul=2, hidden_size=16, dropout=0.0, training=tc)
 
 
 def _train(kind, inputs, epochs, checkpoint_dir=None):
     torch.manual_seed(0)
     cfg = _config(epochs=epochs)
     model = make_dpl_model(kind, inputs.tensors.x.shape[-1], cfg)
-    trainer = Trainer(model, cfg.train_config, checkpoint_dir=checkpoint_dir)
+    trainer = Trainer(model, cfg.training, checkpoint_dir=checkpoint_dir)
     return trainer, trainer.fit(inputs.tensors)
 
 
@@ -96,7 +96,7 @@ def _train(kind, inputs, epochs, checkpoint_dir=None):
 def test_short_training_beats_the_untrained_network_and_is_reproducible(twin_inputs):
     train, test = twin_inputs
     torch.manual_seed(0)
-    untrained = Trainer(make_dpl_model("gA", train.tensors.x.shape[-1], _config()), _config().train_config)
+    untrained = Trainer(make_dpl_model("gA", train.tensors.x.shape[-1], _config()), _config().training)
     before = untrained.predict(test.tensors, start=365)
     trainer, hist = _train("gA", train, epochs=6)
     after = trainer.predict(test.tensors, start=365)
@@ -137,4 +137,4 @@ def test_trainer_rejects_too_short_periods_and_bad_inputs():
     cfg = _config()
     model = make_dpl_model("gA", 2, cfg)
     with pytest.raises(ValueError, match="training period has 100 days"):
-        Trainer(model, cfg.train_config).fit(SiteTensors(x, f, np.zeros((100, 3), np.float32)))
+        Trainer(model, cfg.training).fit(SiteTensors(x, f, np.zeros((100, 3), np.float32)))

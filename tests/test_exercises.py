@@ -30,8 +30,8 @@ What an exercise section must look like
   command changes exactly one parameter.
 * Every ``dplrepro run`` command anywhere in the section (solutions may also point to
   another chapter) names a chapter notebook, a valid profile, and only ``-p`` keys that the
-  named chapter's ``parameters`` cell assigns, with a value that the CLI parses to the type
-  of that parameter's default (``densities=4,2,1`` is a string like ``densities = ""``).
+  named chapter's ``parameters`` cell assigns, with a value that the CLI parses to one the
+  chapter accepts (:func:`dplrepro.chapters.validate_parameters`: type and range).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ import pytest
 import yaml
 
 from dplrepro import book, cli
+from dplrepro.chapters import ParameterError, validate_parameters
 from dplrepro.results import PROFILES
 
 ROOT = book.PROJECT_ROOT
@@ -191,12 +192,10 @@ def check_command(chapter: str, options: list[tuple[str, str]], chapter_names: l
             continue
         if key == "profile":
             problems.append(f"{chapter}: -p {value}: set the profile with --profile, not -p")
-        default = defaults[key]
-        if default is not None:
-            expected = (int, float) if isinstance(default, float) else type(default)
-            if isinstance(val, bool) != isinstance(default, bool) or not isinstance(val, expected):
-                problems.append(f"{chapter}: -p {value}: the CLI parses the value as {type(val).__name__}, "
-                                f"the parameter's default {default!r} is {type(default).__name__}")
+        try:  # the chapter's own check of types and ranges (dplrepro.chapters), as `dplrepro run` does
+            validate_parameters(chapter, {key: val})
+        except ParameterError as exc:
+            problems.append(f"{chapter}: -p {value}: {exc}")
     return problems
 
 
@@ -256,7 +255,9 @@ def test_command_checks_catch_mistakes():
     assert check_command("soil_moisture", [("--profile", "quick"), ("-p", "densities=4,2,1")], names) == []
     assert check_command("nope", [], names)
     assert check_command("soil_moisture", [("-p", "density=4")], names)      # not its parameter
-    assert check_command("soil_moisture", [("-p", "densities=4")], names)    # int, default is a string
+    assert check_command("soil_moisture", [("-p", "densities=4")], names) == []  # one density
+    assert check_command("soil_moisture", [("-p", "train_years=3")], names)   # out of range
+    assert check_command("camels", [("-p", "epochs=2.5")], names)             # not an integer
     assert check_command("soil_moisture", [("--profile", "huge")], names)
     assert commands("run `dplrepro run camels --profile quick -p epochs=5` now") == \
         [("camels", [("--profile", "quick"), ("-p", "epochs=5")])]

@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from dplrepro.data.errors import DataFormatError
-from dplrepro.data.pet import extraterrestrial_radiation, hargreaves, oudin, pet_for_dataset
+from dplrepro.physics.pet import extraterrestrial_radiation, hargreaves, oudin, pet_for_dataset
 
 # Common constant: 24*60/pi * Gsc = 1440 / 3.141593 * 0.0820 = 37.5860 MJ m-2 day-1.
 

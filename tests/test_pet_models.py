@@ -7,7 +7,7 @@ import pytest
 import torch
 import xarray as xr
 
-from dplrepro.physics.pet_models import (
+from dplrepro.physics.pet import (
     atmospheric_pressure,
     net_radiation,
     penman_monteith_fao56,

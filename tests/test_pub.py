@@ -146,7 +146,7 @@ def test_trainer_accepts_static_inputs_without_copying_them_over_time():
     t, s = 40, 5
     data = SiteTensors(x=np.zeros((1, s, 3), np.float32), forcing={"prcp": np.ones((t, s), np.float32)},
                        target=np.ones((t, s), np.float32))
-    trainer = Trainer(torch.nn.Linear(1, 1), TrainConfig(window=10, warmup=5, device="cpu", show_progress=False))
+    trainer = Trainer(torch.nn.Linear(1, 1), TrainConfig(window=10, warmup=5, device="cpu", progress=False))
     batch = trainer.batch(data, np.array([0, 2]), start=10)
     assert batch["x"].shape == (1, 2, 3) and batch["forcing"]["prcp"].shape == (15, 2)  # 5 warm-up + 10 window days
     with pytest.raises(ValueError, match=r"\[1, site=5, feature\]"):
@@ -247,19 +247,19 @@ def test_twin_pub_basins_and_a_short_training_beats_mid_range_parameters(isolate
     must beat the untrained (mid-range parameter) transfer functions on held-out basins."""
     cfg = dataclasses.replace(
         pub.PROFILES["quick"], n_synthetic=24, k_folds=2, fractions=(1.0,), min_group_basins=30,
-        ltf_train_config=dataclasses.replace(pub.PROFILES["quick"].ltf_train_config, epochs=6, learning_rate=3e-2))
+        ltf_training=dataclasses.replace(pub.PROFILES["quick"].ltf_training, epochs=6, learning_rate=3e-2))
     ds, choice, sets = pub.load_pub_basins("auto", cfg, seed=1)
     assert choice.source == "synthetic" and ds.sizes["basin"] == 24
     assert (ds["pet"] >= 0).all() and float(ds["pet"].mean()) > 0.5 and ds["pet"].attrs["long_name"] == "PET (oudin)"
     ds, _ = pub.assign_climate_groups(ds, cfg.min_group_basins)
     members = pub.make_members(ds, cfg.k_folds, cfg.fractions, cfg.seed)
     attrs = sets["8"]
-    train, _ = pub.stack_columns(ds, members, "train", cfg.train, attrs, cfg.warmup)
-    test, cols = pub.stack_columns(ds, members, "test", cfg.test, attrs, cfg.warmup)
+    train, _ = pub.stack_columns(ds, members, "train", cfg.train_period, attrs, cfg.warmup)
+    test, cols = pub.stack_columns(ds, members, "test", cfg.test_period, attrs, cfg.warmup)
     before = Trainer(pub.make_pub_model("ltf8", len(attrs), len(members), cfg),
-                     TrainConfig(device="cpu", show_progress=False))
+                     TrainConfig(device="cpu", progress=False))
     kge_before = pub.score_members(before, test, cols, cfg.warmup)["kge"].median()
-    trainer = pub.train_members("ltf8", train, len(members), len(attrs), cfg, device="cpu", show_progress=False)
+    trainer = pub.train_members("ltf8", train, len(members), len(attrs), cfg, device="cpu", progress=False)
     kge_after = pub.score_members(trainer, test, cols, cfg.warmup)["kge"].median()
     assert trainer.history.loss[-1] < trainer.history.loss[0]
     assert kge_after > kge_before + 0.1, (kge_before, kge_after)
@@ -275,8 +275,8 @@ def test_real_pub_basins_have_uniform_inputs_and_attributes(camels_us_path, came
     for a in sets["large"]:
         assert f"attr_{a}" in ds, a
     np.testing.assert_allclose(ds["aridity_index"].values, 100 / ds["attr_ari_ix_sav"].values)
-    t0 = pd.Timestamp(cfg.test.start) - pd.Timedelta(days=cfg.warmup)
-    sub = ds.sel(time=slice(t0, cfg.train.end))
+    t0 = pd.Timestamp(cfg.test_period.start) - pd.Timedelta(days=cfg.warmup)
+    sub = ds.sel(time=slice(t0, cfg.train_period.end))
     for v in ("prcp", "tmean", "pet"):
         assert bool(sub[v].notnull().all()), v
     # Oudin PET: zero below -5 degC, 1-6 mm/day in a temperate summer

@@ -8,9 +8,13 @@ import math
 import numpy as np
 import pytest
 
+from dplrepro import book, chapters
 from dplrepro.experiments import scaling
 from dplrepro.experiments import soil_moisture as sm
-from dplrepro.experiments.scaling import DPL, RUNS, SCEUA, SummaryError
+from dplrepro.experiments.grid import grid_forcing
+from dplrepro.experiments.scaling import DPL, RUNS, SCEUA
+from dplrepro.results import SummaryError, read_summary, summary_path
+from summaries import complete_summary
 
 
 def rec(method, n, years, cells, rmse, runs, wall=1.0):
@@ -19,8 +23,9 @@ def rec(method, n, years, cells, rmse, runs, wall=1.0):
 
 
 def sm_summary(training, densities=(4, 2), years=(1,), source="real", seed=0, **extra):
-    return {"densities": list(densities), "train_years": list(years), "training": training,
-            "run": {"chapter": "soil_moisture", "data_source": source, "seed": seed}, **extra}
+    return complete_summary("soil_moisture", {
+        "densities": list(densities), "train_years": list(years), "training": training,
+        "run": {"chapter": "soil_moisture", "data_source": source, "seed": seed}, **extra})
 
 
 def write(results, chapter, summary, text=None):
@@ -46,11 +51,11 @@ QUICK_TRAINING = [  # what the quick soil-moisture profile writes: SCE-UA at the
 
 # ---------------------------------------------------------------- reading summaries, missing points
 def test_reads_the_soil_moisture_summary_and_finds_exactly_the_missing_points(results):
-    assert scaling.read_summary("soil_moisture", "quick") is None  # nothing written yet
+    assert read_summary("soil_moisture", "quick") is None  # nothing written yet
     write(results, "soil_moisture", sm_summary(QUICK_TRAINING))
-    summary = scaling.read_summary("soil_moisture", "quick")
+    summary = read_summary("soil_moisture", "quick")
     assert summary["training"][0]["final_train_rmse"] == 0.0457
-    assert scaling.summary_path("soil_moisture", "quick") == results / "soil_moisture" / "quick" / "summary.json"
+    assert summary_path("soil_moisture", "quick") == results / "soil_moisture" / "quick" / "summary.json"
     assert scaling.missing_points(summary) == [
         {"method": SCEUA, "density_n": 4, "train_years": 1},   # SCE-UA at the other density
         {"method": DPL, "density_n": 4, "train_years": 2},     # 2 years at the sparsest density
@@ -69,28 +74,26 @@ def test_missing_points_with_three_densities_and_two_years():
 
 def test_stale_reason_data_source_and_seed():
     s = sm_summary([])
-    assert scaling.stale_reason(s, "real", 0) is None
-    assert "synthetic" in scaling.stale_reason(s, "synthetic", 0)
-    assert "seed 0" in scaling.stale_reason(s, "real", 1)
-    assert scaling.stale_reason(None, "real", 0) == "no summary.json"
-    assert scaling.stale_reason({"training": []}, "real", 0) == "summary.json has no run record"
+    assert book.stale_reason(s, "real", 0) is None
+    assert "synthetic" in book.stale_reason(s, "synthetic", 0)
+    assert "seed 0" in book.stale_reason(s, "real", 1)
+    assert book.stale_reason(None, "real", 0) == "no summary.json"
+    assert book.stale_reason({"training": []}, "real", 0) == "summary.json has no run record"
 
 
 def test_ensure_chapter_runs_a_stale_chapter_and_not_a_current_one(results, monkeypatch, tmp_path):
-    import dplrepro.book
-
     calls = []
 
     def fake_run_chapter(name, profile, parameters, *, build_dir, progress):
         calls.append((name, profile, dict(parameters), build_dir, progress))
         write(results, name, sm_summary(QUICK_TRAINING, source="synthetic", seed=parameters["seed"]))
 
-    monkeypatch.setattr(dplrepro.book, "run_chapter", fake_run_chapter)
+    monkeypatch.setattr(book, "run_chapter", fake_run_chapter)
     write(results, "soil_moisture", sm_summary(QUICK_TRAINING, source="real"))
-    got = scaling.ensure_chapter("soil_moisture", "quick", "real", 0, {"epochs": 3}, build_dir=tmp_path / "b")
+    got = book.ensure_chapter("soil_moisture", "quick", "real", 0, {"epochs": 3}, build_dir=tmp_path / "b")
     assert not got.ran_here and got.reason is None and calls == []
     # made on real data, this run resolves to the twin: the chapter is run again
-    got = scaling.ensure_chapter("soil_moisture", "quick", "synthetic", 0, {"epochs": 3}, build_dir=tmp_path / "b")
+    got = book.ensure_chapter("soil_moisture", "quick", "synthetic", 0, {"epochs": 3}, build_dir=tmp_path / "b")
     assert got.ran_here and "'real'" in got.reason
     assert calls == [("soil_moisture", "quick", {"epochs": 3, "seed": 0}, tmp_path / "b", False)]
     assert got.summary["run"]["data_source"] == "synthetic"
@@ -98,33 +101,32 @@ def test_ensure_chapter_runs_a_stale_chapter_and_not_a_current_one(results, monk
 
 
 def test_ensure_chapter_errors_when_the_chapter_writes_nothing(results, monkeypatch):
-    import dplrepro.book
-
-    monkeypatch.setattr(dplrepro.book, "run_chapter", lambda *a, **k: None)
+    monkeypatch.setattr(book, "run_chapter", lambda *a, **k: None)
     with pytest.raises(SummaryError, match=r"global_pub.*ran but wrote no summary.json"):
-        scaling.ensure_chapter("global_pub", "quick", "real", 0, {})
+        book.ensure_chapter("global_pub", "quick", "real", 0, {})
 
 
 # ---------------------------------------------------------------- malformed summaries
 def test_invalid_json_is_an_error_naming_the_file(results):
     path = write(results, "soil_moisture", None, text='{"training": [')
     with pytest.raises(SummaryError, match=str(path)):
-        scaling.read_summary("soil_moisture", "quick")
+        read_summary("soil_moisture", "quick")
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda s: s.pop("training"), "'training' must be a list"),
-    (lambda s: s["training"][0].pop("train_cells"), r"training\[0\] lacks \['train_cells'\]"),
-    (lambda s: s["training"][1].update(final_train_rmse="low"), r"training\[1\]\['final_train_rmse'\]"),
+    (lambda s: s.pop("training"), "lacks 'training'"),
+    (lambda s: s.update(training={}), "'training' must be a list of records"),
+    (lambda s: s["training"][0].pop("train_cells"), r"'training'\[0\] lacks \['train_cells'\]"),
+    (lambda s: s["training"][1].update(final_train_rmse="low"), r"'training'\[1\]\['final_train_rmse'\]"),
     (lambda s: s.update(densities=[]), "'densities' must be a non-empty list"),
-    (lambda s: s["training"][2].update(density_n=2.5), r"training\[2\]\['density_n'\] must be an integer"),
+    (lambda s: s["training"][2].update(density_n=2.5), r"'training'\[2\]\['density_n'\] must be an integer"),
 ])
 def test_malformed_soil_moisture_summary_names_the_file(results, mutate, message):
     summary = sm_summary([dict(r) for r in QUICK_TRAINING])
     mutate(summary)
     path = write(results, "soil_moisture", summary)
     with pytest.raises(SummaryError, match=message) as err:
-        scaling.ensure_chapter("soil_moisture", "quick", "real", 0, {})
+        book.ensure_chapter("soil_moisture", "quick", "real", 0, {})
     assert str(path) in str(err.value)
 
 
@@ -132,28 +134,29 @@ def pub_summary(**over):
     curve = [{"method": m, "fraction": f, "median_kge": k, "n_train_basins": int(400 * f)}
              for m, ks in (("dpl8", (0.60, 0.57, 0.52, 0.48)), ("ltf8", (0.50, 0.49, 0.46, 0.40)))
              for f, k in zip((1.0, 0.5, 0.25, 0.125), ks)]
-    return {"fraction_curve": curve, "median_kge_ltf8": 0.50, "fraction_to_match_ltf": 0.25,
-            "run": {"data_source": "real", "seed": 0}} | over
+    return complete_summary("global_pub", {"fraction_curve": curve, "median_kge_ltf8": 0.50,
+                                           "fraction_to_match_ltf": 0.25, "run": {"data_source": "real", "seed": 0}}
+                            | over)
 
 
 @pytest.mark.parametrize("over, message", [
     ({"fraction_curve": []}, "'fraction_curve' must be a non-empty list"),
     ({"median_kge_ltf8": "0.5"}, "'median_kge_ltf8' must be a number or null"),
     ({"fraction_curve": [{"method": "lstm", "fraction": 1.0, "median_kge": 0.5, "n_train_basins": 3}]},
-     r"fraction_curve\[0\]\['method'\] must be one of \('ltf8', 'dpl8'\)"),
+     r"'fraction_curve'\[0\]\['method'\] must be one of \('ltf8', 'dpl8'\)"),
     ({"fraction_curve": [{"method": "dpl8", "fraction": 2.0, "median_kge": 0.5, "n_train_basins": 3}]},
-     r"fraction_curve\[0\]\['fraction'\] must be in \(0, 1\], found 2.0"),
+     r"'fraction_curve'\[0\]\['fraction'\] must be in \(0, 1\], found 2.0"),
 ])
 def test_malformed_pub_summary_names_the_file(results, over, message):
     path = write(results, "global_pub", pub_summary(**over))
     with pytest.raises(SummaryError, match=message) as err:
-        scaling.ensure_chapter("global_pub", "quick", "real", 0, {})
+        book.ensure_chapter("global_pub", "quick", "real", 0, {})
     assert str(path) in str(err.value)
     summary = pub_summary()
     del summary["fraction_to_match_ltf"]
     write(results, "global_pub", summary)
-    with pytest.raises(SummaryError, match="lacks 'fraction_to_match_ltf'"):
-        scaling.ensure_chapter("global_pub", "quick", "real", 0, {})
+    with pytest.raises(SummaryError, match="global_pub.*lacks 'fraction_to_match_ltf'"):
+        book.ensure_chapter("global_pub", "quick", "real", 0, {})
 
 
 # ---------------------------------------------------------------- curves and derived numbers
@@ -268,19 +271,28 @@ def test_scaling_figure_skips_missing_points(tmp_path):
 
 
 # ---------------------------------------------------------------- settings shared with the soil-moisture chapter
+def chapter_config(**parameters):
+    return chapters.configure("scaling_curves", chapters.validate_parameters("scaling_curves", parameters))
+
+
 def test_training_settings_prefer_what_the_soil_moisture_run_recorded():
-    fallback = {"epochs": 0, "sceua_maxn": 0, "surrogate_rounds": -1, "surrogate_epochs": 0}
+    own = chapter_config()
+    fallback = {"epochs": own.training.epochs, "sceua_maxn": own.sceua_maxn, "surrogate_rounds": None,
+                "surrogate_epochs": None}
     recorded = {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3, "hidden_size": 64}
-    assert scaling.training_settings(sm_summary([], settings=recorded), fallback) == (
+    assert scaling.training_settings(sm_summary([], settings=recorded), own) == (
         {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3}, "soil_moisture")
-    assert scaling.training_settings(sm_summary([]), fallback) == (fallback, "scaling_curves")
+    assert scaling.training_settings(sm_summary([], settings={}), own) == (fallback, "scaling_curves")
+    cfg = scaling.with_training_settings(own, {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1,
+                                               "surrogate_epochs": 3})
+    assert (cfg.training.epochs, cfg.sceua_maxn, cfg.surrogate_rounds, cfg.surrogate_epochs) == (3, 60, 1, 3)
 
 
 def test_chapter_config_from_notebook_parameters():
-    cfg = sm.chapter_config("quick", seed=3, epochs=5, sceua_maxn=70, densities="4", train_years="1,2")
-    assert (cfg.seed, cfg.train.epochs, cfg.sceua_maxn, cfg.densities, cfg.train_years) == (3, 5, 70, (4,), (1, 2))
+    cfg = chapter_config(seed=3, epochs=5, sceua_maxn=70, densities="4", train_years="1,2")
+    assert (cfg.seed, cfg.training.epochs, cfg.sceua_maxn, cfg.densities, cfg.train_years) == (3, 5, 70, (4,), (1, 2))
     assert cfg.comparison_density == 4  # the profile's 2 is not run: the last density instead
-    default = sm.chapter_config("quick")
+    default = chapter_config()
     assert default == sm.PROFILES["quick"]
     assert sm.setting_label(4, 2) == "s16, 2 yr" and sm.setting_label(8, 1) == "n8, 1 yr"
 
@@ -292,8 +304,8 @@ def test_compute_points_is_the_soil_moisture_training_and_is_reproducible(one_to
     from dplrepro.physics import VICStyle
 
     grid, _ = open_grid("synthetic", seed=0)
-    grid = sm.grid_forcing(grid)
-    cfg = sm.chapter_config("quick", seed=0, epochs=2, sceua_maxn=40)
+    grid = grid_forcing(grid)
+    cfg = chapter_config(seed=0, epochs=2, sceua_maxn=40)
     model = VICStyle(warmup=cfg.warmup, fixed=VICStyle.DEFAULT_FIXED)
     points = [{"method": SCEUA, "density_n": 4, "train_years": 1},
               {"method": "dPL gA (VIC-style direct)", "density_n": 4, "train_years": 2}]
@@ -302,7 +314,7 @@ def test_compute_points_is_the_soil_moisture_training_and_is_reproducible(one_to
     assert scaling.clean_json(first[1] | {"wall_time_s": 0}) == scaling.clean_json(again[1] | {"wall_time_s": 0})
     assert first[1]["setting"] == "s16, 2 yr" and 0 < first[1]["final_train_rmse"] < 0.3
     setting = sm.training_setting(grid, 4, 1)
-    direct = sm.train_setting_method(grid, setting, SCEUA, model, cfg, device="cpu", show_progress=False)
+    direct = sm.train_setting_method(grid, setting, SCEUA, model, cfg, device="cpu", progress=False)
     strip = [scaling.clean_json({k: v for k, v in r.items() if k != "wall_time_s"})
              for r in (first[0], again[0], direct.record)]
     assert strip[0] == strip[1] and strip[0] == {**strip[2], "source": "scaling_curves"}

@@ -11,7 +11,7 @@ import torch
 
 from dplrepro.calibrate.sceua import SceuaSettings, calibrate_process_model
 from dplrepro.data.camels_us import load_camels_us
-from dplrepro.data.pet import hargreaves
+from dplrepro.physics.pet import hargreaves
 from dplrepro.metrics import nse
 from dplrepro.physics.hbv import HBV
 

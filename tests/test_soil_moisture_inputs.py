@@ -16,10 +16,10 @@ import xarray as xr
 
 from dplrepro.data.smap import load_smap_conus
 from dplrepro.data.splits import TimeWindow
-from dplrepro.experiments.soil_moisture import (
+from dplrepro.experiments.grid import (
     GRID_ATTRIBUTES, MODEL_FORCINGS, build_grid_inputs, fit_grid_normalizer, grid_forcing, with_spinup,
 )
-from dplrepro.physics.pet_models import priestley_taylor
+from dplrepro.physics.pet import priestley_taylor
 
 NETWORK_FORCINGS = ("prcp", "tmean", "pet", "spfh", "dswrf")
 TRAIN = TimeWindow("2015-04-01", "2016-03-31")

@@ -235,7 +235,8 @@ def test_subsample_nested_sizes_deterministic():
 def test_config_dict_writes_time_windows_as_lists():
     from dataclasses import dataclass, field
 
-    from dplrepro.data.splits import TimeWindow, config_dict
+    from dplrepro.data.splits import TimeWindow
+    from dplrepro.utils import config_dict
 
     @dataclass
     class Inner:

@@ -266,7 +266,7 @@ def test_train_surrogate_beats_untrained_on_heldout(seed):
 
     tc = TrainConfig(epochs=150, batch_sites=64, window=365, warmup=WARMUP, loss="rmse", optimizer="adam",
                      learning_rate=0.01, output="y", seed=seed)
-    trainer = train_surrogate(sur, forcing, cell, unit, runs, tc, device="cpu", show_progress=False)
+    trainer = train_surrogate(sur, forcing, cell, unit, runs, tc, device="cpu", progress=False)
     assert trainer.model.surrogate is sur
     assert trainer.config.window == 120  # clipped to the days after the warm-up
     loss = trainer.history.loss
@@ -327,11 +327,11 @@ def test_build_surrogate_one_refinement_round():
     cfg = SurrogateConfig(
         samples_per_cell=4, refine_samples_per_cell=2, rounds=1, refine_spread=(0.2,), hidden_size=16,
         warmup=WARMUP, refine_epochs=5, calibration_steps=10, seed=0,
-        train=TrainConfig(epochs=15, batch_sites=64, window=120, warmup=WARMUP, loss="rmse", optimizer="adam",
+        training=TrainConfig(epochs=15, batch_sites=64, window=120, warmup=WARMUP, loss="rmse", optimizer="adam",
                           learning_rate=0.01, output="y"),
     )
     seen = []
-    rep = build_surrogate(model, forcing, obs, train_cells, heldout_cells, cfg, device="cpu", show_progress=False,
+    rep = build_surrogate(model, forcing, obs, train_cells, heldout_cells, cfg, device="cpu", progress=False,
                           on_round=lambda r, s: seen.append((r, s)))
     assert [r["round"] for r in rep.rounds] == [0, 1]
     assert [r["n_runs"] for r in rep.rounds] == [16, 24]  # 4 cells x 4 LHS, then + 4 cells x 2 refined

@@ -8,20 +8,20 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from dplrepro.data.pet import pet_for_dataset
-from dplrepro.data.synthetic import (
+from dplrepro.data.twin import (
     BUCKET_PARAMETERS,
     DATA_SOURCE,
     SOIL_MOISTURE_PARAMETERS,
     TRUE_TRANSFER_BASINS,
     TRUE_TRANSFER_GRID,
-    ParameterBounds,
     TwinSimulator,
     bucket_streamflow_model,
     make_virtual_basins,
     make_virtual_grid,
     surface_soil_moisture_model,
 )
+from dplrepro.physics.parameters import ParameterSpec
+from dplrepro.physics.pet import pet_for_dataset
 
 BASIN_ATTRS = [
     "attr_p_mean", "attr_pet_mean", "attr_aridity", "attr_frac_snow", "attr_elev_mean", "attr_slope_mean",
@@ -64,7 +64,7 @@ def test_basin_schema(basins):
     assert (ds.tmax >= ds.tmin).all() and (ds.prcp >= 0).all()
     for name in BUCKET_PARAMETERS:
         assert ds[f"true_{name}"].dims == ("basin",)
-    assert ds.attrs["data_source"] == DATA_SOURCE == "synthetic twin (dplrepro.data.synthetic)"
+    assert ds.attrs["data_source"] == DATA_SOURCE == "synthetic twin (dplrepro.data.twin)"
     assert ds.attrs["seed"] == 0 and ds.attrs["simulator"] == "bucket_streamflow_model"
     assert "sigmoid" in ds.attrs["true_transfer_function"] and "attr_aridity" in ds.attrs["true_transfer_function"]
 
@@ -250,7 +250,7 @@ def test_custom_simulator():
             s = s - q[t]
         return q
 
-    sim = TwinSimulator("linres", linear_reservoir, {"KX": ParameterBounds(0.01, 0.5, "1/day", "recession")}, "q", "mm/day")
+    sim = TwinSimulator("linres", linear_reservoir, {"KX": ParameterSpec("KX", 0.01, 0.5, "1/day", "recession")}, "q", "mm/day")
     ds = make_virtual_basins(n_basins=8, start="2000-01-01", end="2001-12-31", simulator=sim, noise=0.0, gap_fraction=0.0)
     assert ds.attrs["simulator"] == "linres"
     assert ((ds.true_KX > 0.01) & (ds.true_KX < 0.5)).all() and float(ds.true_KX.std()) > 0

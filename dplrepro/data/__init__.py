@@ -5,8 +5,10 @@ One setting locates data: ``$DPLREPRO_DATA`` (else the project's ``data/``), see
 
 * readers      :mod:`camels_us`, :mod:`camels_gb`, :mod:`caravan`, :mod:`smap`, :mod:`natural_earth`
 * raw archives :mod:`download` (official URLs, SHA-256), :mod:`prepare` (raw layout -> NetCDF)
-* :mod:`pet` (Hargreaves, Oudin), :mod:`splits` (time windows, sN density, neighbours,
-  PUB folds), :mod:`normalize` (fitted on training data only), :mod:`synthetic` (twin)
+* :mod:`splits` (time windows, sN density, neighbours, PUB folds), :mod:`normalize` (fitted on
+  training data only), :mod:`twin` (the synthetic twin: ``make_virtual_basins``,
+  ``make_virtual_grid``; import it from :mod:`dplrepro.data.twin`); PET formulas live in
+  :mod:`dplrepro.physics.pet`
 * :mod:`sources` (real data or the twin, and which one was used), :mod:`catalog` (what is present)
 """
 
@@ -20,7 +22,6 @@ from .errors import ChecksumError, DataError, DataFormatError, DataNotFoundError
 from .natural_earth import cartopy_offline, natural_earth_geojson, natural_earth_geometries
 from .normalize import Normalizer
 from .paths import data_dir, require
-from .pet import extraterrestrial_radiation, hargreaves, oudin, pet_for_dataset
 from .prepare import prepare_camels_us
 from .smap import grid_indices, load_smap_conus
 from .sources import DataChoice, open_basins, open_grid
@@ -37,15 +38,13 @@ from .splits import (
     pub_folds,
     subsample_basins,
 )
-from .synthetic import make_virtual_basins, make_virtual_grid
 
 __all__ = [
     "aggregate_8day", "load_mod16a2", "CAMELS_TEST", "CAMELS_TRAIN", "ChecksumError", "DATASETS", "DataChoice", "DataError", "DataFormatError",
     "DataNotFoundError", "HYDRO_SIGNATURE_ATTRIBUTES", "Normalizer", "PAPER_DENSITY", "SMAP_TEST_1Y",
     "SMAP_TRAIN_1Y", "SMAP_TRAIN_2Y", "TimeWindow", "UnknownSiteError", "available_caravan_sources",
     "cartopy_offline", "check_datasets", "data_dir", "density_mask", "download_camels_us",
-    "extraterrestrial_radiation", "fetch_archive", "grid_indices", "hargreaves", "load_caravan_attributes",
-    "load_camels_gb", "load_camels_us", "load_smap_conus", "make_virtual_basins", "make_virtual_grid",
-    "natural_earth_geojson", "natural_earth_geometries", "neighbour_cells", "open_basins", "open_grid", "oudin",
-    "pet_for_dataset", "prepare_camels_us", "pub_folds", "require", "static_attributes", "subsample_basins",
+    "fetch_archive", "grid_indices", "load_caravan_attributes", "load_camels_gb", "load_camels_us",
+    "load_smap_conus", "natural_earth_geojson", "natural_earth_geometries", "neighbour_cells", "open_basins",
+    "open_grid", "prepare_camels_us", "pub_folds", "require", "static_attributes", "subsample_basins",
 ]

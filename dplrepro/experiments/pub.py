@@ -34,15 +34,21 @@ import torch
 import xarray as xr
 
 from ..calibrate.regional import LinearTransfer
+from ..data.camels_gb import load_camels_gb
+from ..data.camels_us import load_camels_us
+from ..data.caravan import load_caravan_attributes
 from ..data.climate import CLIMATE_GROUPS, climate_group, koppen_main_class, monthly_temperature_climatology
-from ..data.errors import DataFormatError
+from ..data.errors import DataFormatError, DataNotFoundError
+from ..data.paths import data_dir
 from ..data.sources import DataChoice
-from ..data.splits import TimeWindow, config_dict, pub_folds, subsample_basins
+from ..data.splits import TimeWindow, pub_folds, subsample_basins
+from ..data.twin import make_virtual_basins
 from ..metrics import kge, nse
 from ..nets.dpl import DplModel
-from ..physics.hbv import HBV
 from ..nets.param_nets import StaticMLP
+from ..physics.hbv import HBV
 from ..train import SiteTensors, TrainConfig, Trainer
+from ..utils import config_dict
 from .streamflow import add_forcing_variables
 
 log = logging.getLogger("dplrepro.experiments")
@@ -130,8 +136,8 @@ class PubConfig:
     n_basins_us: int | None = None       # None: every CAMELS-US basin with Caravan attributes and data
     n_basins_gb: int | None = None       # None: every CAMELS-GB basin with Caravan attributes and data
     n_synthetic: int = 60                # twin basins (no real data)
-    train: TimeWindow = field(default_factory=lambda: TimeWindow("1999-10-01", "2008-09-30"))
-    test: TimeWindow = field(default_factory=lambda: TimeWindow("1989-10-01", "1999-09-30"))
+    train_period: TimeWindow = field(default_factory=lambda: TimeWindow("1999-10-01", "2008-09-30"))
+    test_period: TimeWindow = field(default_factory=lambda: TimeWindow("1989-10-01", "1999-09-30"))
     warmup: int = 365
     k_folds: int = 5
     fractions: tuple = (1.0, 0.5, 0.25, 0.125)
@@ -141,10 +147,10 @@ class PubConfig:
     ltf_nmul: int = 1                    # Beck's HBV: one component
     hidden_size: int = 256
     dropout: float = 0.0
-    train_config: TrainConfig = field(default_factory=lambda: TrainConfig(
+    training: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=100, window=365, warmup=365, loss="nse", optimizer="adam", learning_rate=3e-3,
         clip_grad_norm=None))
-    ltf_train_config: TrainConfig = field(default_factory=lambda: TrainConfig(
+    ltf_training: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=100, window=365, warmup=365, loss="nse", optimizer="adam", learning_rate=1e-2,
         clip_grad_norm=None))
     seed: int = 0
@@ -156,11 +162,11 @@ class PubConfig:
 PROFILES = {
     "quick": PubConfig(
         n_basins_us=150, n_basins_gb=150,
-        train=TimeWindow("2001-10-01", "2004-09-30"), test=TimeWindow("1996-10-01", "1999-09-30"),
+        train_period=TimeWindow("2001-10-01", "2004-09-30"), test_period=TimeWindow("1996-10-01", "1999-09-30"),
         k_folds=3, nmul=4, hidden_size=64, min_group_basins=15,
-        train_config=TrainConfig(epochs=25, window=365, warmup=365, loss="nse", optimizer="adam",
+        training=TrainConfig(epochs=25, window=365, warmup=365, loss="nse", optimizer="adam",
                                  learning_rate=1e-2, clip_grad_norm=None),
-        ltf_train_config=TrainConfig(epochs=25, window=365, warmup=365, loss="nse", optimizer="adam",
+        ltf_training=TrainConfig(epochs=25, window=365, warmup=365, loss="nse", optimizer="adam",
                                      learning_rate=2e-2, clip_grad_norm=None),
     ),
     "full": PubConfig(),
@@ -187,14 +193,14 @@ def _attribute_sets(source: str) -> dict[str, tuple[str, ...]]:
 
 # ----------------------------------------------------------------------------------- data
 def _span(config: PubConfig) -> tuple[pd.Timestamp, pd.Timestamp]:
-    start = min(pd.Timestamp(config.train.start), pd.Timestamp(config.test.start)) - pd.Timedelta(days=config.warmup)
-    return start, max(pd.Timestamp(config.train.end), pd.Timestamp(config.test.end))
+    start = min(pd.Timestamp(config.train_period.start), pd.Timestamp(config.test_period.start)) - pd.Timedelta(days=config.warmup)
+    return start, max(pd.Timestamp(config.train_period.end), pd.Timestamp(config.test_period.end))
 
 
 def _usable(ds: xr.Dataset, config: PubConfig) -> np.ndarray:
     """Basins with complete forcing and enough streamflow in both periods (the rest are logged)."""
     keep = np.ones(ds.sizes["basin"], bool)
-    for period in (config.train, config.test):
+    for period in (config.train_period, config.test_period):
         t0 = pd.Timestamp(period.start) - pd.Timedelta(days=config.warmup)
         sub = ds.sel(time=slice(t0, pd.Timestamp(period.end)))
         keep &= (period.select(ds)["qobs"].notnull().mean("time") >= config.min_valid_fraction).values
@@ -233,10 +239,6 @@ def _with_caravan(ds: xr.Dataset, caravan: xr.Dataset, prefix: str, columns: Seq
 
 
 def _real_basins(config: PubConfig, columns: Sequence[str]) -> xr.Dataset:
-    from ..data.camels_gb import load_camels_gb
-    from ..data.camels_us import load_camels_us
-    from ..data.caravan import load_caravan_attributes
-
     caravan = load_caravan_attributes(["camels", "camelsgb"])
     us = load_camels_us(variables=["prcp", "tmin", "tmax", "qobs"])
     us["tmean"] = ((us["tmin"] + us["tmax"]) / 2).assign_attrs(units="degC")
@@ -271,10 +273,6 @@ def load_pub_basins(data_source: str, config: PubConfig, seed: int = 0
     ``attr_<column>``. Without real data (``auto``) the
     synthetic twin's virtual basins stand in, and ``choice`` says so.
     """
-    from ..data.errors import DataNotFoundError
-    from ..data.paths import data_dir
-    from ..data.synthetic import make_virtual_basins
-
     if data_source not in ("auto", "real", "synthetic"):
         raise ValueError(f"data_source must be auto, real or synthetic, got {data_source!r}")
     ds = None
@@ -308,7 +306,7 @@ def load_pub_basins(data_source: str, config: PubConfig, seed: int = 0
     keep += [v for v in twin.data_vars if v.startswith("attr_") or v.startswith("true_")]
     twin = twin[keep].sel(time=slice(start, end))
     twin = twin.isel(basin=np.flatnonzero(_usable(twin, config)))
-    desc = (f"synthetic twin (dplrepro.data.synthetic, seed {seed}): {twin.sizes['basin']} virtual basins with "
+    desc = (f"synthetic twin (dplrepro.data.twin, seed {seed}): {twin.sizes['basin']} virtual basins with "
             f"known transfer functions; {str(twin['time'].values[0])[:10]} … {str(twin['time'].values[-1])[:10]}")
     return twin, DataChoice("synthetic", desc), _attribute_sets("synthetic")
 
@@ -430,12 +428,12 @@ def make_pub_model(method: str, n_attributes: int, n_members: int, config: PubCo
 
 
 def train_members(method: str, train: SiteTensors, n_members: int, n_attributes: int, config: PubConfig, *,
-                  checkpoint_dir: Path | None = None, device: str = "auto", show_progress: bool = True) -> Trainer:
+                  checkpoint_dir: Path | None = None, device: str = "auto", progress: bool = True) -> Trainer:
     """Train every member of one method together: whole-domain batches (all columns every step)."""
     torch.manual_seed(config.seed)
     model = make_pub_model(method, n_attributes, n_members, config)
-    base = config.ltf_train_config if method.startswith("ltf") else config.train_config
-    tc = replace(base, batch_sites=train.n_sites, seed=config.seed, device=device, show_progress=show_progress,
+    base = config.ltf_training if method.startswith("ltf") else config.training
+    tc = replace(base, batch_sites=train.n_sites, seed=config.seed, device=device, progress=progress,
                  clip_grad_norm=None)
     trainer = Trainer(model, tc, checkpoint_dir=checkpoint_dir)
     trainer.fit(train)

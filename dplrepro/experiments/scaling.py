@@ -14,30 +14,27 @@ did not compute:
 * ``results/global_pub/<profile>/summary.json`` -- its ``fraction_curve`` (median test KGE
   of dPL8 and LTF8 against the fraction of training basins).
 
-A summary that is missing, or that was made on other data (``run.data_source``) or with
-another seed than this run, is remade by executing its chapter. Every curve point says
-where it came from (``source``: ``"soil_moisture"`` or ``"scaling_curves"``).
+Both summaries are read through the results schema (:func:`dplrepro.results.read_summary`);
+the book runner (:func:`dplrepro.book.ensure_chapter`) reruns a chapter whose summary is
+missing or was made on other data or with another seed. Every curve point says where it
+came from (``source``: ``"soil_moisture"`` or ``"scaling_curves"``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..results import summary_path
 from ..utils import clean_json
+from . import soil_moisture as sm
 
 log = logging.getLogger("dplrepro.experiments")
 
 __all__ = [
     "CHAPTER", "SOIL_MOISTURE", "GLOBAL_PUB", "DPL", "SCEUA", "RUNS", "PAPER_REFERENCE", "SHRINK_RATIO",
-    "SummaryError", "summary_path", "read_summary", "check_soil_moisture_summary", "check_pub_summary",
-    "stale_reason", "ChapterInput", "ensure_chapter", "required_points", "missing_points", "training_settings",
-    "compute_points", "combine_records", "density_curve", "length_curve", "fraction_curve", "cost_ratio",
+    "required_points", "missing_points", "training_settings", "with_training_settings", "compute_points", "combine_records", "density_curve", "length_curve", "fraction_curve", "cost_ratio",
     "sceua_first_record", "derived_numbers", "reading", "clean_json",
 ]
 
@@ -55,15 +52,11 @@ PAPER_REFERENCE = {"rmse_s16": 0.047, "rmse_s4": 0.044, "runs_to_0.05_s16": 900,
 #: between it and its inverse the cost is called flat.
 SHRINK_RATIO = 0.8
 CURVE_KEYS = ("method", "density_n", "train_cells", "train_years", "final_train_rmse", RUNS, "wall_time_s", "source")
-RECORD_KEYS = ("method", "density_n", "train_years", "train_cells", "final_train_rmse", RUNS)
-PUB_METHODS = ("ltf8", "dpl8")
+#: The training settings a soil-moisture run records and the scaling curves reuse.
+SETTING_KEYS = ("epochs", "sceua_maxn", "surrogate_rounds", "surrogate_epochs")
 
 
-class SummaryError(ValueError):
-    """A chapter's ``summary.json`` is not what this chapter can read (the message names the file)."""
-
-
-# --------------------------------------------------------------------------- numbers and JSON
+# --------------------------------------------------------------------------- numbers
 def _number(value: Any) -> float | None:
     """``float(value)``, or None for None, NaN and ±inf."""
     if value is None or isinstance(value, bool):
@@ -73,138 +66,6 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) else None
-
-
-# --------------------------------------------------------------------------- reading summaries
-def read_summary(chapter: str, profile: str) -> dict | None:
-    """A chapter's summary, or None if it has none; :class:`SummaryError` naming the file if unreadable."""
-    path = summary_path(chapter, profile)
-    if not path.exists():
-        return None
-    try:
-        summary = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SummaryError(f"{path}: not valid JSON ({exc}); delete it or rerun chapter {chapter!r}") from exc
-    if not isinstance(summary, dict):
-        raise SummaryError(f"{path}: expected a JSON object, found {type(summary).__name__}")
-    return summary
-
-
-def _fail(path: Path, what: str) -> None:
-    raise SummaryError(f"{path}: {what}")
-
-
-def check_soil_moisture_summary(summary: Mapping, path: Path | str = "soil_moisture summary.json") -> None:
-    """Raise :class:`SummaryError` naming ``path`` unless ``summary`` has what the curves need:
-    ``densities`` and ``train_years`` (lists of integers) and ``training`` records with
-    method, density_n, train_years, train_cells, final_train_rmse and runs_to_rmse_0.05."""
-    path = Path(path)
-    for key in ("densities", "train_years"):
-        values = summary.get(key)
-        if not isinstance(values, list) or not values or not all(isinstance(v, int) for v in values):
-            _fail(path, f"'{key}' must be a non-empty list of integers, found {values!r}")
-    training = summary.get("training")
-    if not isinstance(training, list):
-        _fail(path, f"'training' must be a list of records, found {type(training).__name__}")
-    for i, rec in enumerate(training):
-        if not isinstance(rec, Mapping):
-            _fail(path, f"training[{i}] is not an object")
-        lacking = [k for k in RECORD_KEYS if k not in rec]
-        if lacking:
-            _fail(path, f"training[{i}] lacks {lacking}")
-        for k in ("density_n", "train_years", "train_cells"):
-            if not isinstance(rec[k], int):
-                _fail(path, f"training[{i}]['{k}'] must be an integer, found {rec[k]!r}")
-        for k in ("final_train_rmse", RUNS):
-            if rec[k] is not None and not isinstance(rec[k], (int, float)):
-                _fail(path, f"training[{i}]['{k}'] must be a number or null, found {rec[k]!r}")
-
-
-def check_pub_summary(summary: Mapping, path: Path | str = "global_pub summary.json") -> None:
-    """Raise :class:`SummaryError` naming ``path`` unless ``summary`` has a ``fraction_curve``
-    (records with method ltf8|dpl8, fraction in (0, 1], median_kge number or null,
-    n_train_basins integer) and ``median_kge_ltf8`` / ``fraction_to_match_ltf`` (number or null)."""
-    path = Path(path)
-    curve = summary.get("fraction_curve")
-    if not isinstance(curve, list) or not curve:
-        _fail(path, f"'fraction_curve' must be a non-empty list of records, found {curve!r}")
-    for i, rec in enumerate(curve):
-        if not isinstance(rec, Mapping):
-            _fail(path, f"fraction_curve[{i}] is not an object")
-        lacking = [k for k in ("method", "fraction", "median_kge", "n_train_basins") if k not in rec]
-        if lacking:
-            _fail(path, f"fraction_curve[{i}] lacks {lacking}")
-        if rec["method"] not in PUB_METHODS:
-            _fail(path, f"fraction_curve[{i}]['method'] must be one of {PUB_METHODS}, found {rec['method']!r}")
-        if not isinstance(rec["fraction"], (int, float)) or not 0 < rec["fraction"] <= 1:
-            _fail(path, f"fraction_curve[{i}]['fraction'] must be in (0, 1], found {rec['fraction']!r}")
-        if rec["median_kge"] is not None and not isinstance(rec["median_kge"], (int, float)):
-            _fail(path, f"fraction_curve[{i}]['median_kge'] must be a number or null, found {rec['median_kge']!r}")
-        if not isinstance(rec["n_train_basins"], int):
-            _fail(path, f"fraction_curve[{i}]['n_train_basins'] must be an integer, found {rec['n_train_basins']!r}")
-    for key in ("median_kge_ltf8", "fraction_to_match_ltf"):
-        if key not in summary:
-            _fail(path, f"lacks '{key}'")
-        if summary[key] is not None and not isinstance(summary[key], (int, float)):
-            _fail(path, f"'{key}' must be a number or null, found {summary[key]!r}")
-
-
-CHECKS = {SOIL_MOISTURE: check_soil_moisture_summary, GLOBAL_PUB: check_pub_summary}
-
-
-def stale_reason(summary: Mapping | None, data_source: str, seed: int) -> str | None:
-    """Why ``summary`` cannot be used by a run on ``data_source`` (real|synthetic) with ``seed``; None if it can."""
-    if summary is None:
-        return "no summary.json"
-    run = summary.get("run")
-    if not isinstance(run, Mapping):
-        return "summary.json has no run record"
-    if run.get("data_source") != data_source:
-        return f"made on {run.get('data_source')!r} data, this run uses {data_source!r}"
-    if run.get("seed") != seed:
-        return f"made with seed {run.get('seed')!r}, this run uses seed {seed}"
-    return None
-
-
-@dataclass
-class ChapterInput:
-    """A chapter summary this chapter reads, and whether it was (re)made here and why."""
-
-    chapter: str
-    summary: dict
-    path: Path
-    ran_here: bool
-    reason: str | None     # why it was run here (None: used as found)
-
-    def describe(self) -> dict:
-        run = self.summary.get("run", {})
-        return {"chapter": self.chapter, "ran_here": self.ran_here, "reason": self.reason,
-                "data_source": run.get("data_source"), "seed": run.get("seed"),
-                "finished_utc": run.get("finished_utc")}
-
-
-def ensure_chapter(chapter: str, profile: str, data_source: str, seed: int, parameters: Mapping[str, Any], *,
-                   build_dir: Path | None = None) -> ChapterInput:
-    """Read ``chapter``'s summary for ``profile``; run the chapter first if it is missing or stale.
-
-    ``data_source`` is the source (real|synthetic) this run resolved to; ``parameters``
-    are passed to :func:`dplrepro.book.run_chapter` (with ``seed``), and its executed
-    notebook goes under ``build_dir``. The summary is checked before it is returned.
-    """
-    path = summary_path(chapter, profile)
-    summary = read_summary(chapter, profile)
-    reason = stale_reason(summary, data_source, seed)
-    if reason is not None:
-        from ..book import BUILD_DIR, run_chapter
-
-        log.warning("running chapter %s (profile %s): %s", chapter, profile, reason)
-        run_chapter(chapter, profile, {**dict(parameters), "seed": seed}, build_dir=build_dir or BUILD_DIR,
-                    progress=False)
-        summary = read_summary(chapter, profile)
-        if summary is None:
-            raise SummaryError(f"{path}: chapter {chapter!r} ran but wrote no summary.json")
-    CHECKS[chapter](summary, path)
-    return ChapterInput(chapter, summary, path, reason is not None, reason)
 
 
 # --------------------------------------------------------------------------- soil-moisture points
@@ -228,31 +89,37 @@ def missing_points(summary: Mapping) -> list[dict]:
     return [p for p in required_points(summary) if _key(p) not in have]
 
 
-def training_settings(summary: Mapping, fallback: Mapping[str, int]) -> tuple[dict, str]:
+def training_settings(summary: Mapping, config: sm.SoilMoistureConfig) -> tuple[dict, str]:
     """Settings to compute missing points with: the soil-moisture run's ``settings`` (epochs,
-    sceua_maxn, surrogate_rounds, surrogate_epochs) when it recorded them, else ``fallback``
-    (this chapter's parameters). Returns ``(settings, where they came from)``."""
-    keys = ("epochs", "sceua_maxn", "surrogate_rounds", "surrogate_epochs")
+    sceua_maxn, surrogate_rounds, surrogate_epochs) when it recorded them, else this chapter's
+    ``config`` (surrogate settings None: the surrogate profile's). Returns ``(settings, where
+    they came from)``."""
     recorded = summary.get("settings")
-    if isinstance(recorded, Mapping) and all(isinstance(recorded.get(k), int) for k in keys):
-        return {k: int(recorded[k]) for k in keys}, SOIL_MOISTURE
-    return {k: int(fallback[k]) for k in keys}, CHAPTER
+    if isinstance(recorded, Mapping) and all(isinstance(recorded.get(k), int) for k in SETTING_KEYS):
+        return {k: int(recorded[k]) for k in SETTING_KEYS}, SOIL_MOISTURE
+    own = {"epochs": config.training.epochs, "sceua_maxn": config.sceua_maxn,
+           "surrogate_rounds": config.surrogate_rounds, "surrogate_epochs": config.surrogate_epochs}
+    return own, CHAPTER
+
+
+def with_training_settings(config: sm.SoilMoistureConfig, settings: Mapping[str, Any]) -> sm.SoilMoistureConfig:
+    """``config`` with the :func:`training_settings` applied."""
+    return replace(config, training=replace(config.training, epochs=settings["epochs"]), sceua_maxn=settings["sceua_maxn"],
+                   surrogate_rounds=settings["surrogate_rounds"], surrogate_epochs=settings["surrogate_epochs"])
 
 
 def compute_points(points: Iterable[Mapping], grid, surrogate, config, *, device: str = "auto",
-                   show_progress: bool = False) -> list[dict]:
+                   progress: bool = False) -> list[dict]:
     """Train each point (method, density_n, train_years) as the soil-moisture chapter does
     (:func:`~dplrepro.experiments.soil_moisture.train_setting_method`, no tests); return the
     records (RMSE in m³/m³, runs per cell, wall time in s) with ``source`` ``scaling_curves``."""
-    from . import soil_moisture as sm
-
     records, settings = [], {}
     for p in points:
         where = (int(p["density_n"]), int(p["train_years"]))
         if where not in settings:
             settings[where] = sm.training_setting(grid, *where)
         out = sm.train_setting_method(grid, settings[where], p["method"], surrogate, config, device=device, tests=(),
-                                      show_progress=show_progress)
+                                      progress=progress)
         records.append({**out.record, "source": CHAPTER})
         log.info("computed %s: %s", p, out.record)
     return records

@@ -17,15 +17,17 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from ..calibrate.sceua import SceuaSettings, calibrate_process_model
 from ..data.camels_us import HYDRO_SIGNATURE_ATTRIBUTES
 from ..data.normalize import Normalizer
-from ..data.pet import hargreaves, oudin
-from ..data.splits import TimeWindow, config_dict
+from ..data.splits import TimeWindow
 from ..metrics import kge, nse
 from ..nets.dpl import DplModel
-from ..physics.hbv import HBV
 from ..nets.param_nets import GA, GZ
+from ..physics.hbv import HBV
+from ..physics.pet import pet_for_dataset
 from ..train import SiteTensors, TrainConfig, Trainer
+from ..utils import atomic_path, config_dict, resolve_device
 
 log = logging.getLogger("dplrepro.experiments")
 
@@ -55,8 +57,8 @@ class StreamflowConfig:
     """One streamflow experiment (see the CAMELS chapter for the profiles' meaning)."""
 
     n_basins: int | None = None            # None: every basin with data
-    train: TimeWindow = field(default_factory=lambda: TimeWindow("1999-10-01", "2008-09-30"))
-    test: TimeWindow = field(default_factory=lambda: TimeWindow("1989-10-01", "1999-09-30"))
+    train_period: TimeWindow = field(default_factory=lambda: TimeWindow("1999-10-01", "2008-09-30"))
+    test_period: TimeWindow = field(default_factory=lambda: TimeWindow("1989-10-01", "1999-09-30"))
     warmup: int = 365
     pet_method: str = "hargreaves"
     attributes: Sequence[str] = CAMELS_ATTRIBUTES
@@ -64,7 +66,7 @@ class StreamflowConfig:
     hidden_size: int = 256
     dropout: float = 0.5
     routing: bool = True
-    train_config: TrainConfig = field(default_factory=TrainConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
     # SCE-UA baseline (per basin, HBV with one component)
     sceua_maxn: int = 10_000
     sceua_ngs: int = 4
@@ -78,11 +80,11 @@ class StreamflowConfig:
 PROFILES = {
     "quick": StreamflowConfig(
         n_basins=30,
-        train=TimeWindow("2001-10-01", "2004-09-30"),
-        test=TimeWindow("1996-10-01", "1999-09-30"),
+        train_period=TimeWindow("2001-10-01", "2004-09-30"),
+        test_period=TimeWindow("1996-10-01", "1999-09-30"),
         nmul=4,
         hidden_size=64,
-        train_config=TrainConfig(epochs=25, batch_sites=30, window=365, warmup=365, history=365,
+        training=TrainConfig(epochs=25, batch_sites=30, window=365, warmup=365, history=365,
                                  optimizer="adam", learning_rate=3e-3, loss="rmse_combined"),
         sceua_maxn=1500,
         sceua_ngs=2,
@@ -90,7 +92,7 @@ PROFILES = {
     ),
     "full": StreamflowConfig(
         n_basins=None,
-        train_config=TrainConfig(epochs=50, batch_sites=100, window=365, warmup=365, history=365,
+        training=TrainConfig(epochs=50, batch_sites=100, window=365, warmup=365, history=365,
                                  optimizer="adadelta", learning_rate=1.0, loss="rmse_combined"),
     ),
 }
@@ -102,14 +104,9 @@ def add_forcing_variables(ds: xr.Dataset, pet_method: str = "hargreaves") -> xr.
     if "tmean" not in ds:
         ds["tmean"] = ((ds["tmin"] + ds["tmax"]) / 2).assign_attrs(units="degC", long_name="daily mean temperature")
     if "pet" not in ds:
-        doy = ds["time"].dt.dayofyear
-        if pet_method == "hargreaves":
-            pet = hargreaves(ds["tmin"], ds["tmax"], ds["lat"], doy)
-        elif pet_method == "oudin":
-            pet = oudin(ds["tmean"], ds["lat"], doy)
-        else:
-            raise ValueError(f"pet_method must be 'hargreaves' or 'oudin', got {pet_method!r}")
-        ds["pet"] = pet.transpose("basin", "time").assign_attrs(units="mm/day", long_name=f"PET ({pet_method})")
+        pet = pet_for_dataset(ds, pet_method, lat_dtype=None)  # ValueError for an unknown method
+        pet.attrs = {"units": "mm/day", "long_name": f"PET ({pet_method})"}
+        ds["pet"] = pet.transpose("basin", "time")
     return ds
 
 
@@ -193,11 +190,11 @@ def make_dpl_model(kind: str, n_inputs: int, config: StreamflowConfig) -> DplMod
 
 
 def train_dpl(kind: str, train: Inputs, config: StreamflowConfig, checkpoint_dir: Path | None = None,
-              device: str = "auto", show_progress: bool = True) -> Trainer:
+              device: str = "auto", progress: bool = True) -> Trainer:
     """Build and train (or resume) a dPL-HBV model; returns the trainer holding it."""
     torch.manual_seed(config.seed)
     model = make_dpl_model(kind, train.tensors.x.shape[-1], config)
-    tc = replace(config.train_config, seed=config.seed, device=device, show_progress=show_progress)
+    tc = replace(config.training, seed=config.seed, device=device, progress=progress)
     trainer = Trainer(model, tc, checkpoint_dir=checkpoint_dir, extra_state={"normalizer": train.normalizer.state_dict()})
     trainer.fit(train.tensors)
     return trainer
@@ -220,7 +217,7 @@ def select_basins(ds: xr.Dataset, config: StreamflowConfig, min_valid_fraction: 
     logged count (never silently).
     """
     keep = np.ones(ds.sizes["basin"], bool)
-    for period in (config.train, config.test):
+    for period in (config.train_period, config.test_period):
         sub = period.select(ds)
         keep &= (sub["qobs"].notnull().mean("time") >= min_valid_fraction).values
         for v in ("prcp", "tmin", "tmax"):
@@ -245,8 +242,6 @@ def simulate_hbv(params: dict[str, np.ndarray], inputs: Inputs, config: Streamfl
                  device: str = "auto") -> np.ndarray:
     """Run HBV with given physical parameters (``{name: [basin] or [basin, nmul]}``); returns ``[time, basin]``
     after the warm-up."""
-    from ..utils import resolve_device
-
     dev = resolve_device(device)
     model = HBV(nmul=nmul, warmup=inputs.first_day, routing=config.routing)
     p = {}
@@ -261,7 +256,7 @@ def untrained_prediction(inputs: Inputs, config: StreamflowConfig, device: str =
     """Streamflow of a freshly initialised (seeded) gA network: the 'before training' reference."""
     torch.manual_seed(config.seed)
     model = make_dpl_model("gA", inputs.tensors.x.shape[-1], config)
-    tc = replace(config.train_config, device=device, show_progress=False)
+    tc = replace(config.training, device=device, progress=False)
     return Trainer(model, tc).predict(inputs.tensors, start=inputs.first_day)["q"]
 
 
@@ -284,9 +279,6 @@ def calibrate_sceua(train: Inputs, config: StreamflowConfig, *, cache: Path | No
     With ``cache`` (a NetCDF path), a finished calibration is loaded instead of rerun;
     the file is written atomically when a calibration finishes.
     """
-    from ..calibrate.sceua import SceuaSettings, calibrate_process_model
-    from ..utils import atomic_path, resolve_device
-
     if cache is not None and Path(cache).exists():
         with xr.open_dataset(cache) as c:
             c = c.load()

@@ -20,19 +20,26 @@ in the table's order, named wherever they reach a model.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..data.splits import TimeWindow, density_mask
+from ..losses import rmse_loss
 from ..metrics import corr, rmse
-from ..physics.parameters import ParameterTable
 from ..nets.lstm_surrogate import LSTMSurrogate
+from ..physics.parameters import ParameterSpec, ParameterTable
+from ..physics.vic_style import VICStyle
 from ..train import SiteTensors, TrainConfig, Trainer
+from ..utils import atomic_path, config_hash, resolve_device, write_json_atomic
+from .grid import build_grid_inputs, fit_grid_normalizer
 
 log = logging.getLogger("dplrepro.experiments")
 
@@ -54,7 +61,7 @@ class SurrogateConfig:
     refine_spread: Sequence[float] = (0.2, 0.1, 0.05, 0.025)  # std in the unit cube, per round
     hidden_size: int = 64
     warmup: int = 365
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+    training: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=30, batch_sites=128, window=365, warmup=365, loss="rmse", optimizer="adam",
         learning_rate=3e-3, output="y"))
     refine_epochs: int = 10
@@ -84,11 +91,12 @@ def _physical(table: ParameterTable, unit: torch.Tensor) -> dict[str, torch.Tens
 
 @torch.no_grad()
 def run_process_model(model: nn.Module, forcing: Mapping[str, np.ndarray], cell: np.ndarray, unit: np.ndarray,
-                      outputs: Sequence[str], *, chunk: int = 4096, device="cpu") -> dict[str, np.ndarray]:
+                      outputs: Sequence[str], *, chunk: int = 4096, device: str = "auto") -> dict[str, np.ndarray]:
     """Run ``model`` for virtual sites (forcing of ``cell[v]``, parameters ``unit[v]``).
 
     Returns ``{output: [time - warmup, n_virtual]}``.
     """
+    device = resolve_device(device)
     table = model.parameter_table
     res: dict[str, list] = {o: [] for o in outputs}
     for lo in range(0, len(cell), chunk):
@@ -138,11 +146,11 @@ def _site_tensors(surrogate: LSTMSurrogate, forcing: Mapping[str, np.ndarray], c
 
 
 def train_surrogate(surrogate: LSTMSurrogate, forcing, cell, unit, runs, train: TrainConfig, *, device="auto",
-                    show_progress=True) -> Trainer:
+                    progress=True) -> Trainer:
     """Fit (or continue fitting) ``surrogate`` on process-model runs with the project's Trainer."""
     data = _site_tensors(surrogate, forcing, cell, unit, runs)
     # the loss window must start after the spin-up; the Trainer's warmup is that offset
-    trainer = Trainer(_EmulatorFit(surrogate), replace(train, device=device, show_progress=show_progress,
+    trainer = Trainer(_EmulatorFit(surrogate), replace(train, device=device, progress=progress,
                                                        warmup=surrogate.warmup,
                                                        window=min(train.window, data.n_time - surrogate.warmup)))
     trainer.fit(data, resume=False)
@@ -150,8 +158,10 @@ def train_surrogate(surrogate: LSTMSurrogate, forcing, cell, unit, runs, train: 
 
 
 @torch.no_grad()
-def evaluate_surrogate(surrogate: LSTMSurrogate, forcing, cell, unit, runs, *, device="cpu") -> dict[str, np.ndarray]:
+def evaluate_surrogate(surrogate: LSTMSurrogate, forcing, cell, unit, runs, *,
+                       device: str = "auto") -> dict[str, np.ndarray]:
     """Per-virtual-site correlation and RMSE of surrogate vs process model, for each output."""
+    device = resolve_device(device)
     surrogate = surrogate.to(device).eval()
     f = {k: torch.as_tensor(v[:, cell], device=device) for k, v in forcing.items()}
     out = surrogate(f, _physical(surrogate.parameter_table, torch.as_tensor(unit, device=device)))
@@ -164,15 +174,14 @@ def evaluate_surrogate(surrogate: LSTMSurrogate, forcing, cell, unit, runs, *, d
 
 
 def fit_cell_parameters(model: nn.Module, forcing: Mapping[str, np.ndarray], obs: np.ndarray, output: str, *,
-                        steps: int = 150, lr: float = 0.05, seed: int = 0, device="cpu") -> np.ndarray:
+                        steps: int = 150, lr: float = 0.05, seed: int = 0, device: str = "auto") -> np.ndarray:
     """Best per-cell parameters (unit cube ``[cell, n]``) by gradient descent through ``model``.
 
     Each cell has its own free parameters ``u = sigmoid(w)``; the loss is the RMSE of
     ``output`` against ``obs [time - warmup, cell]`` (NaN ignored). Used to find where the
     surrogate must be accurate; cheap because one batched run serves every cell.
     """
-    from ..losses import rmse_loss
-
+    device = resolve_device(device)
     table = model.parameter_table
     gen = torch.Generator().manual_seed(seed)
     w = torch.zeros(obs.shape[1], len(table), device=device)
@@ -210,7 +219,7 @@ def build_surrogate(
     config: SurrogateConfig,
     *,
     device: str = "auto",
-    show_progress: bool = True,
+    progress: bool = True,
     on_round: Callable[[int, LSTMSurrogate], None] | None = None,
 ) -> SurrogateReport:
     """Round 0 + ``config.rounds`` refinement rounds; returns the surrogate and its scores.
@@ -239,8 +248,8 @@ def build_surrogate(
     rounds = []
     for r in range(config.rounds + 1):
         t0 = time.time()
-        tc = config.train if r == 0 else replace(config.train, epochs=config.refine_epochs)
-        trainer = train_surrogate(surrogate, forcing, cell, unit, runs, tc, device=device, show_progress=show_progress)
+        tc = config.training if r == 0 else replace(config.training, epochs=config.refine_epochs)
+        trainer = train_surrogate(surrogate, forcing, cell, unit, runs, tc, device=device, progress=progress)
         surrogate = trainer.model.surrogate.cpu()
         scores = evaluate_surrogate(surrogate, forcing, h_cell, h_unit, h_runs)
         first = config.outputs[0]
@@ -299,22 +308,20 @@ PROFILES = {
     "quick": SurrogateExperiment(build=SurrogateConfig(
         samples_per_cell=4, refine_samples_per_cell=2, rounds=4, hidden_size=64, refine_epochs=4,
         calibration_steps=60,
-        train=TrainConfig(epochs=20, batch_sites=96, window=365, warmup=365, loss="rmse", optimizer="adam",
+        training=TrainConfig(epochs=20, batch_sites=96, window=365, warmup=365, loss="rmse", optimizer="adam",
                           learning_rate=5e-3, output="y"))),
     "full": SurrogateExperiment(
         period_end="2017-03-31", train_density=1, n_heldout_cells=60,
         build=SurrogateConfig(
             samples_per_cell=16, refine_samples_per_cell=8, rounds=4, hidden_size=256, refine_epochs=30,
             calibration_steps=300,
-            train=TrainConfig(epochs=150, batch_sites=512, window=365, warmup=365, loss="rmse", optimizer="adam",
+            training=TrainConfig(epochs=150, batch_sites=512, window=365, warmup=365, loss="rmse", optimizer="adam",
                               learning_rate=2e-3, output="y"))),
 }
 
 
 def save_surrogate(surrogate: LSTMSurrogate, path) -> None:
     """Save weights and everything needed to rebuild the module (atomic write)."""
-    from ..utils import atomic_path
-
     state = {
         "parameters": [(s.name, s.low, s.high, s.unit, s.description) for s in surrogate.parameter_table],
         "forcing_names": surrogate.forcing_names, "output_names": surrogate.output_names,
@@ -327,8 +334,6 @@ def save_surrogate(surrogate: LSTMSurrogate, path) -> None:
 
 def load_surrogate(path) -> LSTMSurrogate:
     """Inverse of :func:`save_surrogate`."""
-    from ..physics.parameters import ParameterSpec
-
     state = torch.load(path, map_location="cpu", weights_only=False)
     sd = state["state_dict"]
     sur = LSTMSurrogate(
@@ -354,19 +359,12 @@ class SurrogateBundle:
 
 
 def obtain_surrogate(grid, data_source: str, experiment: SurrogateExperiment, build: SurrogateConfig, out_dir,
-                     *, device: str = "auto", show_progress: bool = True) -> SurrogateBundle:
+                     *, device: str = "auto", progress: bool = True) -> SurrogateBundle:
     """Build the surrogate for ``grid`` or load it from ``out_dir`` if built before with the same settings.
 
     The cache key hashes the build settings, the period, the cells and the data source,
     so the surrogate chapter and the soil-moisture chapter share one surrogate.
     """
-    import json
-    from pathlib import Path
-
-    from ..data.splits import TimeWindow, density_mask
-    from ..utils import config_hash, write_json_atomic
-    from .soil_moisture import build_grid_inputs, fit_grid_normalizer
-
     period = TimeWindow(experiment.period_start, experiment.period_end)
     train_cells = np.flatnonzero(density_mask(grid["row"].values, grid["col"].values, experiment.train_density))
     rng = np.random.default_rng(build.seed)
@@ -374,8 +372,6 @@ def obtain_surrogate(grid, data_source: str, experiment: SurrogateExperiment, bu
     heldout_cells = np.sort(rng.choice(others, min(experiment.n_heldout_cells, others.size), replace=False))
     normalizer = fit_grid_normalizer(period.select(grid).isel(cell=train_cells))
     inputs = build_grid_inputs(grid, period, normalizer, build.warmup)
-    from dataclasses import asdict
-
     key = config_hash({"build": asdict(build), "period": [period.start, period.end], "train": train_cells.tolist(),
                        "heldout": heldout_cells.tolist(), "data": data_source})
     out_dir = Path(out_dir)
@@ -384,12 +380,10 @@ def obtain_surrogate(grid, data_source: str, experiment: SurrogateExperiment, bu
         saved = json.loads(report_path.read_text())
         return SurrogateBundle(load_surrogate(cache), saved["rounds"], saved["timing"], train_cells, heldout_cells,
                                cache, True)
-    from ..physics.vic_style import VICStyle
-
     process = VICStyle(warmup=build.warmup, fixed=VICStyle.DEFAULT_FIXED)
     smap = inputs.tensors.target[inputs.first_day:]
     report = build_surrogate(process, inputs.tensors.forcing, smap, train_cells, heldout_cells, build, device=device,
-                             show_progress=show_progress)
+                             progress=progress)
     timing = {"process_seconds_per_run": report.process_seconds_per_run,
               "surrogate_seconds_per_run": report.surrogate_seconds_per_run}
     save_surrogate(report.surrogate, cache)

@@ -24,7 +24,8 @@ Public API
 ----------
 * :func:`latest_observation` -- ``(value, age)`` of the last observation before each day.
 * :class:`SmapForecaster` -- the network (``nn.Module``), m3/m3 in and out.
-* :func:`fit_gapfill` -- train on a window's SMAP days; returns a :class:`GapFillModel`.
+* :func:`fit_gapfill` -- train on a window's SMAP days with the project's one
+  :class:`~dplrepro.train.Trainer`; returns a :class:`GapFillModel`.
 * :class:`GapFillModel` -- ``forecast``, ``fill`` (gap-free series + ``is_forecast``),
   ``score`` (held-out SMAP days vs persistence and climatology), ``save``/``load``.
 """
@@ -32,9 +33,8 @@ Public API
 from __future__ import annotations
 
 import logging
-import math
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -43,13 +43,12 @@ import pandas as pd
 import torch
 import xarray as xr
 from torch import nn
-from tqdm.auto import tqdm
 
 from .. import metrics
 from ..data.errors import DataFormatError
 from ..data.normalize import Normalizer
 from ..data.splits import TimeWindow
-from ..losses import rmse_loss
+from ..train import SiteTensors, TrainConfig, Trainer, TrainHistory
 from ..utils import atomic_path, resolve_device, seed_everything
 
 log = logging.getLogger("dplrepro.gapfill")
@@ -207,12 +206,14 @@ class GapFillConfig:
     dropout: float = 0.0
     clip_grad_norm: float | None = 1.0
 
-
-@dataclass
-class GapFillHistory:
-    epoch: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)  # training RMSE, m3/m3
-    wall_time_s: list[float] = field(default_factory=list)
+    def train_config(self, n_time: int, *, device: str = "auto", progress: bool = True) -> TrainConfig:
+        """The Trainer's settings: Adam, RMSE (m3/m3) of ``sm_surface`` on ``rho``-day
+        windows of an ``n_time``-day period, no warm-up (the LSTM starts from zero)."""
+        return TrainConfig(epochs=self.epochs, batch_sites=self.batch_sites, window=min(int(self.rho), n_time),
+                           warmup=0, iterations_per_epoch=self.iterations_per_epoch, loss="rmse",
+                           output="sm_surface", optimizer="adam", learning_rate=self.learning_rate,
+                           clip_grad_norm=self.clip_grad_norm, seed=self.seed, device=device,
+                           progress=progress)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -295,7 +296,7 @@ class GapFillModel:
         config: GapFillConfig,
         train_window: TimeWindow,
         *,
-        history: GapFillHistory | None = None,
+        history: TrainHistory | None = None,
         device: str | torch.device = "auto",
     ) -> None:
         self.network = network
@@ -303,7 +304,7 @@ class GapFillModel:
         self.climatology = climatology
         self.config = config
         self.train_window = train_window
-        self.history = history or GapFillHistory()
+        self.history = history or TrainHistory()
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         self.network.to(self.device)
 
@@ -521,10 +522,39 @@ class GapFillModel:
         clim = xr.DataArray(np.asarray(state["climatology"]["value"]), dims=("cell",),
                             coords={"cell": state["climatology"]["cell"]}, name="smap_climatology")
         return cls(net, Normalizer.from_dict(state["normalizer"]), clim, cfg, TimeWindow(*state["train_window"]),
-                   history=GapFillHistory(**state["history"]), device=device)
+                   history=TrainHistory(**state["history"]), device=device)
 
 
 # ----------------------------------------------------------------------------- training
+class _TrainerView(nn.Module):
+    """The Trainer's view of a :class:`SmapForecaster`: DI from ``forcing``, output
+    ``sm_surface`` ``[time, site]`` in m3/m3."""
+
+    def __init__(self, network: SmapForecaster) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor, forcing: dict[str, torch.Tensor], z: Any = None) -> dict[str, torch.Tensor]:
+        return {"sm_surface": self.network(x, forcing["di_value"], forcing["di_age"])}
+
+
+def _di_forcing(trainer: Trainer, data: SiteTensors, sites: np.ndarray, days: slice, *,
+                fill: np.ndarray, max_age: int, di_dropout: float) -> dict[str, np.ndarray]:
+    """DI inputs ``di_value`` (m3/m3) and ``di_age`` (days) of ``sites`` on ``days``.
+
+    The last observation comes from the whole period of ``data.target`` before each day;
+    while training, a fresh ``di_dropout`` fraction of it is hidden first (drawn from the
+    Trainer's generator, so a resumed run repeats the draws). ``fill``: per-site
+    climatology (m3/m3) where no observation is available.
+    """
+    obs = data.target[:, sites]
+    keep = np.isfinite(obs)
+    if trainer.model.training:
+        keep &= trainer.generator.random(obs.shape) >= di_dropout
+    value, age = latest_observation(np.where(keep, obs, np.nan), max_age=max_age, fill=fill[sites])
+    return {"di_value": value[days], "di_age": age[days]}
+
+
 def fit_gapfill(
     ds: xr.Dataset,
     train_window: TimeWindow | Sequence[Any],
@@ -534,17 +564,22 @@ def fit_gapfill(
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
+    checkpoint_dir: str | Path | None = None,
     **options: Any,
 ) -> GapFillModel:
     """Train a :class:`SmapForecaster` on the SMAP days of ``train_window``.
 
     Normalisation statistics (forcings; ``prcp`` via ``log1p``), the SMAP mean/std used
     inside the network and each cell's climatology all come from ``train_window`` only.
-    Each iteration draws ``batch_sites`` cells and a ``rho``-day sequence inside the
-    window; DI inputs come from the training observations before each day, with a fresh
-    random ``di_dropout`` fraction of them hidden (so the network also learns longer
-    gaps, as in :meth:`GapFillModel.score`). Loss: RMSE (m3/m3) over the observed days
-    of the sequence. Adam, seeded (``seed`` fixes weights, batches and DI dropout).
+    Training runs through :class:`~dplrepro.train.Trainer` (settings from
+    :meth:`GapFillConfig.train_config`; ``model.history`` is its
+    :class:`~dplrepro.train.TrainHistory`): each iteration draws ``batch_sites`` cells and
+    a ``rho``-day sequence inside the window; DI inputs come from the training observations
+    before each day, with a fresh random ``di_dropout`` fraction of them hidden (so the
+    network also learns longer gaps, as in :meth:`GapFillModel.score`). Loss: RMSE (m3/m3)
+    over the observed days of the sequence. Adam, seeded (``seed`` fixes weights, batches
+    and DI dropout). ``checkpoint_dir`` (optional): the Trainer's atomic checkpoints; a
+    run finding one there resumes from it.
 
     ``options`` are further :class:`GapFillConfig` fields (``forcings``, ``statics``,
     ``max_age``, ``batch_sites``, ``rho``, ``iterations_per_epoch``, ``learning_rate``,
@@ -564,7 +599,6 @@ def fit_gapfill(
     train = window.select(ds)
     dev = resolve_device(device)
     seed_everything(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
 
     obs = _time_major(train[TARGET])
     if not np.isfinite(obs).any():
@@ -583,45 +617,11 @@ def fit_gapfill(
     x = _inputs(train, norm, cfg.forcings, cfg.statics)
 
     net = SmapForecaster(x.shape[-1], cfg.hidden_size, dropout=cfg.dropout, smap_mean=smap_mean,
-                         smap_std=max(smap_std, 1e-6), max_age=cfg.max_age).to(dev)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
-    model = GapFillModel(net, norm, climatology, cfg, window, device=dev)
-
-    n_t, n_s = obs.shape
-    rho = min(int(cfg.rho), n_t)
-    batch = min(int(cfg.batch_sites), n_s)
-    n_iter = cfg.iterations_per_epoch or max(1, math.ceil(n_s / batch) * math.ceil(n_t / rho))
-    finite = np.isfinite(obs)
-    x_t = torch.as_tensor(x, device=dev)
-    started = time.time()
-    bar = tqdm(range(cfg.epochs), desc="gap-fill LSTM", disable=not progress)
-    for epoch in bar:
-        net.train()
-        losses = []
-        for _ in range(n_iter):
-            sites = np.sort(rng.choice(n_s, size=batch, replace=False))
-            start = int(rng.integers(0, n_t - rho + 1))
-            target = obs[start:start + rho, sites]
-            if not np.isfinite(target).any():
-                continue
-            # DI from the whole training period before each day, some observations hidden
-            o = obs[:, sites]
-            keep = finite[:, sites] & (rng.random(o.shape) >= cfg.di_dropout)
-            di_v, di_a = latest_observation(np.where(keep, o, np.nan), max_age=cfg.max_age, fill=clim[sites])
-            sl = slice(start, start + rho)
-            tt = lambda a: torch.as_tensor(np.ascontiguousarray(a[sl]), dtype=torch.float32, device=dev)  # noqa: E731
-            sim = net(x_t[sl][:, torch.as_tensor(sites, device=dev)], tt(di_v), tt(di_a))
-            loss = rmse_loss(sim, tt(obs[:, sites]))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip_grad_norm:
-                nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad_norm)
-            opt.step()
-            losses.append(float(loss.detach()))
-        model.history.epoch.append(epoch + 1)
-        model.history.loss.append(float(np.mean(losses)) if losses else float("nan"))
-        model.history.wall_time_s.append(time.time() - started)
-        bar.set_postfix(rmse=f"{model.history.loss[-1]:.4f}")
-        log.info("gap-fill epoch %d training RMSE %.4f m3/m3", epoch + 1, model.history.loss[-1])
+                         smap_std=max(smap_std, 1e-6), max_age=cfg.max_age)
+    data = SiteTensors(x=x, forcing={}, target=obs, site_ids=train["cell"].values)
+    di = partial(_di_forcing, fill=clim, max_age=cfg.max_age, di_dropout=cfg.di_dropout)
+    trainer = Trainer(_TrainerView(net), cfg.train_config(data.n_time, device=str(dev), progress=progress),
+                      checkpoint_dir=checkpoint_dir, batch_forcing=di)
+    history = trainer.fit(data)
     net.eval()
-    return model
+    return GapFillModel(net, norm, climatology, cfg, window, history=history, device=dev)

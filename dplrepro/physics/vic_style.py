@@ -6,7 +6,7 @@ infiltration curve and the ARNO baseflow, Liang et al. (1996) for the thin top l
 three-layer form, Todini (1996) for the ARNO/Xinanjiang curve, Franchini & Pacciani (1991)
 for the ARNO baseflow -- with VIC's parameter names, and it drops VIC's energy balance,
 vegetation tiles, canopy interception, elevation bands and frozen soil. Potential ET is a
-forcing (e.g. from :mod:`dplrepro.physics.pet_models`).
+forcing (e.g. from :mod:`dplrepro.physics.pet`).
 
 State per site (mm): snowpack ``S`` and the water content ``W1``, ``W2``, ``W3`` of three soil
 layers; the capacity of layer ``i`` is ``Wi_max = POROSITY * DEPTH_i * 1000``. One day, for
