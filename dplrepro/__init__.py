@@ -15,9 +15,10 @@ inside functions):
 4. ``nets``: gA / gz / static parameter networks, the dPL coupling (``DplModel``), the LSTM
    surrogate, the SMAP gap-filling forecaster; ``train``: the one Trainer
 5. ``calibrate``: classic baselines (batched SCE-UA, linear transfer functions)
-6. ``experiments``: each experiment's profiles (configuration dataclasses) and pipeline
-   functions -- streamflow (CAMELS), surrogate, soil_moisture, et_twin, pub, scaling
-7. ``results``: the results schema (every chapter's summary keys, typed), run records
+6. ``results``: the results schema (every chapter's summary keys, typed), run records
+7. ``experiments``: each experiment's profiles (configuration dataclasses), pipeline
+   functions and summary builders -- data_tour, streamflow (CAMELS), grid, surrogate,
+   soil_moisture, et_twin, pub, scaling
 8. ``chapters`` (the chapter API: papermill parameters -> run record + validated
    configuration), ``comparison`` (the paper's claims vs the summaries), ``performance``
    (benchmark records), ``plots``

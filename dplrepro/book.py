@@ -52,8 +52,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BOOK_DIR = PROJECT_ROOT / "book"
 BUILD_DIR = PROJECT_ROOT / "_build"
 KERNEL_NAME = "python3"
-#: Parameters every chapter's ``parameters`` cell defines.
-STANDARD_PARAMETERS = ("profile", "device", "seed", "data_source")
 
 
 class ChapterError(RuntimeError):
@@ -197,8 +195,8 @@ def cached_run(name: str, profile: str, key: str, build_dir: Path = BUILD_DIR) -
 
 def _banner(name: str, profile: str, seconds: float) -> str:
     """The note put under a chapter's title: what this page ran on and how long it took."""
-    path = summary_path(name, profile)
-    run = json.loads(path.read_text()).get("run", {}) if path.exists() else {}
+    summary = read_summary(name, profile)
+    run = summary.get("run", {}) if summary is not None else {}
     source = {"real": "REAL data", "synthetic": "SYNTHETIC twin data", "mixed": "real and synthetic data"}.get(
         run.get("data_source"), "data not recorded")
     device = run.get("resolved_device") or run.get("device", "?")

@@ -37,11 +37,13 @@ from .experiments import pub, soil_moisture, streamflow, surrogate
 from .results import DATA_SOURCES, PROFILES, ChapterRun
 from .utils import resolve_device, seed_everything
 
-__all__ = ["CHAPTERS", "ChapterSpec", "DataTourConfig", "ParameterError", "Setting", "chapter_spec",
+__all__ = ["CHAPTERS", "STANDARD_PARAMETERS", "ChapterSpec", "DataTourConfig", "ParameterError", "Setting", "chapter_spec",
            "configure", "start_chapter", "validate_parameters"]
 
 #: Names IPython puts into a notebook's namespace; never parameters.
 _IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython"}
+#: The parameters every chapter has, first in its ``parameters`` cell.
+STANDARD_PARAMETERS = ("profile", "device", "seed", "data_source")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _PERIOD = re.compile(r"^\d{4}-\d{2}-\d{2}/\d{4}-\d{2}-\d{2}$")
 
@@ -87,7 +89,7 @@ class Setting:
             what += " " + " and ".join(bounds)
         if self.kind == "count":
             what += ' or "all"'
-        nullable = self.default is None and self.name not in ("profile", "device", "seed", "data_source")
+        nullable = self.default is None and self.name not in STANDARD_PARAMETERS
         return what + (" (None: the profile's value)" if nullable else "")
 
     def check(self, chapter: str, value: Any) -> Any:
@@ -123,7 +125,7 @@ class Setting:
                 raise TypeError("not a non-empty list")
             cast = int if kind == "ints" else float
             parsed = [cast(v.strip()) if isinstance(v, str) else v for v in items]
-            out = tuple(self._number(v, kind == "ints") for v in parsed)
+            out = tuple(cast(self._number(v, kind == "ints")) for v in parsed)
         elif kind == "period":
             if not isinstance(value, str) or not _PERIOD.match(value):
                 raise ValueError("not YYYY-MM-DD/YYYY-MM-DD")

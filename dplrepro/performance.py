@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 __all__ = ["BENCHMARKS", "BENCHMARK_DIR", "load_benchmarks", "machine_label", "machines_table", "targets_table",
@@ -111,3 +112,44 @@ def missing_benchmarks(records: Sequence[Mapping]) -> list[str]:
     """Benchmarks of :data:`BENCHMARKS` with no record on any machine."""
     have = {r["benchmark"] for r in records}
     return [name for name in BENCHMARKS if name not in have]
+
+
+def hbv_throughput_figure(records: Sequence[Mapping]):
+    """HBV basin-days per second (forward + backward) against basins, one panel per ``hbv`` record."""
+    fig, axes = plt.subplots(1, max(1, len(records)), figsize=(5.5 * max(1, len(records)), 4), squeeze=False)
+    for ax, rec in zip(axes[0], records):
+        for model, part in rows_table(rec).groupby("model"):
+            ax.plot(part["basins"], part["basin_days_per_s"], "o-", label=model)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("basins (x 16 components)")
+        ax.set_ylabel("basin-days per second (forward + backward)")
+        ax.set_title(rec["machine"].get("gpu") or f"CPU, {rec['machine']['torch_threads']} threads", fontsize=10)
+        ax.legend(fontsize=8)
+    if not records:
+        axes[0][0].text(0.5, 0.5, "no HBV benchmark record yet", ha="center", va="center")
+        axes[0][0].set_axis_off()
+    return fig
+
+
+def sceua_figure(records: Sequence[Mapping]):
+    """Basins per hour and median final 1 - NSE against basins, ours vs spotpy, from ``sceua`` records."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    panels = ((0, "sites_per_hour", "dplrepro batched", "spotpy sceua"), (1, "objective_median", "dplrepro", "spotpy"))
+    for rec in records:
+        frame, label = rows_table(rec), rec["machine"].get("gpu") or "CPU"
+        for i, what, ours, theirs in panels:
+            if {"n_basins", f"ours_{what}", f"spotpy_{what}"} <= set(frame.columns):
+                axes[i].plot(frame["n_basins"], frame[f"ours_{what}"], "o-", label=f"{ours} ({label})")
+                axes[i].plot(frame["n_basins"], frame[f"spotpy_{what}"], "s--", label=f"{theirs} ({label})")
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("basins per hour")
+    axes[1].set_ylabel("median final 1 − NSE (lower is better)")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("basins calibrated")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no SCE-UA benchmark record yet", ha="center", va="center", transform=ax.transAxes)
+    return fig

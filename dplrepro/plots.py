@@ -182,3 +182,53 @@ def scaling_figure(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def water_year_figure(water_year, title: str):
+    """Precipitation (inverted bars), temperature range with PET, and streamflow of a
+    :class:`~dplrepro.experiments.data_tour.WaterYear`, mm/day and °C."""
+    wy, t = water_year.series, water_year.series["time"].values
+    fig, axes = plt.subplots(3, 1, figsize=(10, 7), sharex=True)
+    axes[0].bar(t, wy["prcp"].values, width=1.0, color="tab:blue")
+    axes[0].set_ylabel("P (mm/day)")
+    axes[0].invert_yaxis()
+    axes[1].fill_between(t, wy["tmin"].values, wy["tmax"].values, color="tab:orange", alpha=0.5)
+    axes[1].set_ylabel("T min–max (°C)")
+    ax_pet = axes[1].twinx()
+    ax_pet.plot(t, water_year.pet, color="tab:green", lw=1)
+    ax_pet.set_ylabel("PET (mm/day)", color="tab:green")
+    axes[2].plot(t, wy["qobs"].values, color="k", lw=1)
+    axes[2].set_ylabel("Q (mm/day)")
+    fig.suptitle(title)
+    return fig
+
+
+def budyko_figure(balance, *, aridity_label: str = "aridity index PET/P (Hargreaves)"):
+    """Evaporative index against aridity index of a :class:`~dplrepro.experiments.data_tour.WaterBalance`,
+    with the energy and water limits."""
+    arid, evap = balance.aridity_index, balance.evaporative_index
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    x = np.linspace(0, max(1.5, 1.1 * np.nanmax(arid)), 100)
+    ax.plot(x, np.minimum(x, 1), "k--", lw=1, label="energy / water limit")
+    ax.scatter(arid, evap, s=14, c="tab:blue", edgecolors="k", linewidths=0.2)
+    ax.set_xlabel(aridity_label)
+    ax.set_ylabel("evaporative index 1 − Q/P")
+    ax.set_title(f"{len(balance.basins)} basins, days with streamflow only")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def fraction_curve_figure(curve, reference: float, names: Mapping[str, str]):
+    """Median test KGE against the percentage of training basins (log axis), one line per
+    column of ``curve`` (rows: fraction), with the ``reference`` median as a dotted line."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m in curve.columns:
+        ax.plot(curve.index * 100, curve[m], "o-", label=names.get(m, m))
+    ax.axhline(reference, color="k", ls=":", lw=1, label=f"LTF-8 with all basins ({reference:.2f})")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(curve.index * 100, [f"{f:g} %" for f in curve.index * 100])
+    ax.set_xlabel("training basins used (of each fold's training set)")
+    ax.set_ylabel("median test KGE")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig

@@ -21,7 +21,9 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
+
+import pandas as pd
 
 from . import __version__
 from .utils import clean_json, resolve_device, write_json_atomic
@@ -268,6 +270,26 @@ def load_summary(chapter: str, profile: str) -> dict[str, Any]:
         raise FileNotFoundError(f"{summary_path(chapter, profile)} does not exist: run the chapter first "
                                 f"(dplrepro run {chapter} --profile {profile})")
     return summary
+
+
+def run_records_table(chapters: Sequence[str], profile: str) -> pd.DataFrame:
+    """One row per chapter: its commands, and the recorded wall time and machine of its
+    ``profile`` run and of its full run (from the summaries' run records)."""
+    rows = []
+    for c in chapters:
+        quick, full = (s["run"] if (s := read_summary(c, p)) is not None else None for p in (profile, "full"))
+        rows.append({
+            "chapter": c,
+            f"{profile} command": f"dplrepro run {c} --profile {profile}",
+            "full command (one GPU)": f"dplrepro run {c} --profile full -p device=cuda",
+            f"{profile}: wall time (min)": round(quick["wall_time_s"] / 60, 1) if quick else None,
+            f"{profile}: ran on": (f"{quick.get('data_source')} data, {quick.get('resolved_device', quick.get('device'))}, "
+                                   f"{quick.get('machine')}, {quick.get('finished_utc')}") if quick else "not run yet",
+            "full: wall time (min)": round(full["wall_time_s"] / 60, 1) if full else None,
+            "full: ran on": (f"{full.get('data_source')} data, {full.get('resolved_device', full.get('device'))}, "
+                             f"{full.get('finished_utc')}") if full else "not measured yet (needs a GPU session)",
+        })
+    return pd.DataFrame(rows)
 
 
 def load_summaries(profile: str) -> dict[str, dict]:

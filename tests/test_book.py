@@ -10,7 +10,8 @@ import jupytext
 import pytest
 
 from dplrepro import book, cli
-from dplrepro.book import STANDARD_PARAMETERS, ChapterError, chapters, run_chapter, toc_pages
+from dplrepro.book import ChapterError, chapters, run_chapter, toc_pages
+from dplrepro.chapters import STANDARD_PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[1]
 

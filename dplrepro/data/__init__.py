@@ -17,8 +17,8 @@ from .camels_us import HYDRO_SIGNATURE_ATTRIBUTES, load_camels_us, static_attrib
 from .caravan import available_caravan_sources, load_caravan_attributes
 from .catalog import DATASETS, check_datasets
 from .download import download_camels_us, fetch_archive
-from .et import aggregate_8day, load_mod16a2
 from .errors import ChecksumError, DataError, DataFormatError, DataNotFoundError, UnknownSiteError
+from .et import aggregate_8day, load_mod16a2
 from .natural_earth import cartopy_offline, natural_earth_geojson, natural_earth_geometries
 from .normalize import Normalizer
 from .paths import data_dir, require

@@ -35,7 +35,7 @@ from .grid import GridInputs
 
 __all__ = ["TRUTH_ATTRIBUTES", "DEFAULT", "TwinTruth", "true_parameters", "make_twin_observations",
            "calibrate_on_soil_moisture", "eight_day", "score_et", "et_table", "default_gap_reading",
-           "recovery_table"]
+           "recovery_table", "PAPER_REFERENCE", "SUMMARY_METHODS", "chapter_summary"]
 
 TRUTH_ATTRIBUTES = ("sand", "clay", "ndvi", "capa", "bulk")
 #: The reference "method": every parameter at the middle of its range.
@@ -164,3 +164,31 @@ def recovery_table(recovered: Mapping[str, Mapping[str, np.ndarray]], truth: Map
     columns: methods; the default has no spatial pattern and is left out)."""
     return pd.DataFrame({method: {n: float(np.corrcoef(np.asarray(p[n]), truth[n])[0, 1]) for n in names}
                          for method, p in recovered.items() if method != DEFAULT})
+
+
+#: The paper's ET numbers (MODIS ET, VIC, s8): median corr and NSE of dPL gz and SCE-UA.
+PAPER_REFERENCE = {"et_corr_dpl_gz": 0.75, "et_corr_sceua": 0.69, "et_nse_dpl_gz": 0.55, "et_nse_sceua": 0.38}
+#: The chapter's method names -> their suffix in the summary keys (``et_corr_<suffix>``).
+SUMMARY_METHODS = {"dPL gz": "dpl_gz", "SCE-UA": "sceua", "dPL gA": "dpl_ga", DEFAULT: "default"}
+
+
+def chapter_summary(n_train_cells: int, density_n: int, et_scores: Mapping[str, Mapping[str, np.ndarray]],
+                    recovery: pd.DataFrame, timings: Mapping[str, float]) -> dict:
+    """The ET chapter's ``summary.json`` content (keys: :data:`dplrepro.results.SCHEMAS`):
+    medians over the training cells of :func:`score_et`'s scores, the parameter recovery
+    (:func:`recovery_table`) and the wall times in s."""
+    def med(name: str, metric: str) -> float:
+        return float(np.nanmedian(et_scores[name][metric]))
+
+    summary = {
+        "twin_experiment": True, "n_train_cells": int(n_train_cells), "density_n": int(density_n),
+        "ef_nse": {name: med(name, "ef_nse") for name in et_scores},
+        "ef_corr": {name: med(name, "ef_corr") for name in et_scores},
+        "recovery": {method: {n: float(v) for n, v in col.items()} for method, col in recovery.items()},
+        "wall_time_s": {k: round(v, 1) for k, v in timings.items()},
+        "paper_reference": PAPER_REFERENCE,
+    }
+    for name, suffix in SUMMARY_METHODS.items():
+        for metric in ("corr", "nse"):
+            summary[f"et_{metric}_{suffix}"] = med(name, metric)
+    return summary

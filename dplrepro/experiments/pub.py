@@ -23,6 +23,7 @@ columns, Adam updates element by element, and no global gradient clipping couple
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -48,7 +49,7 @@ from ..nets.dpl import DplModel
 from ..nets.param_nets import StaticMLP
 from ..physics.hbv import HBV
 from ..train import SiteTensors, TrainConfig, Trainer
-from ..utils import config_dict
+from ..utils import config_dict, config_hash
 from .streamflow import add_forcing_variables
 
 log = logging.getLogger("dplrepro.experiments")
@@ -56,7 +57,7 @@ log = logging.getLogger("dplrepro.experiments")
 __all__ = [
     "AttributeChoice", "BECK_ATTRIBUTES", "EXTRA_ATTRIBUTES", "METHODS", "Member", "PROFILES", "PubConfig",
     "TWIN_ATTRIBUTES", "assign_climate_groups", "attribute_table", "fraction_to_match", "load_pub_basins",
-    "make_members", "score_members", "stack_columns", "train_members",
+    "MethodRuns", "PAPER_REFERENCE", "chapter_summary", "fraction_curve", "make_members", "median_kge_by", "score_members", "stack_columns", "train_and_score_methods", "train_members",
 ]
 
 
@@ -449,6 +450,47 @@ def score_members(trainer: Trainer, test: SiteTensors, columns: pd.DataFrame, wa
                           nse=nse(sim, obs, axis=0))
 
 
+@dataclass
+class MethodRuns:
+    """Every method's test scores (one row per member and test basin, with ``method`` and
+    ``region``), training histories, and a timing row per method (wall time in s)."""
+
+    scores: pd.DataFrame
+    histories: dict
+    timing: dict
+
+
+def train_and_score_methods(ds: xr.Dataset, members: Sequence[Member], attribute_sets: dict, config: PubConfig,
+                            checkpoint_root: Path, *, device: str = "auto", progress: bool = False) -> MethodRuns:
+    """Train each method of :data:`METHODS` on its members (all fractions, or fraction 1 only)
+    and score it on its test basins. Checkpoints go under ``checkpoint_root/<method>-<key>``,
+    the key hashing the configuration, attributes and members, so a rerun resumes."""
+    scores, histories, timing = [], {}, {}
+    for method, (_, set_name, every_fraction) in METHODS.items():
+        chosen = members if every_fraction else [m for m in members if m.fraction == 1.0]
+        attrs = attribute_sets[set_name]
+        train, _ = stack_columns(ds, chosen, "train", config.train_period, attrs, config.warmup)
+        test, test_columns = stack_columns(ds, chosen, "test", config.test_period, attrs, config.warmup)
+        key = config_hash({"config": config.to_dict(), "method": method, "attributes": list(attrs),
+                           "members": [(m.group, m.fold, m.fraction, list(m.train)) for m in chosen]})
+        t0 = time.time()
+        trainer = train_members(method, train, len(chosen), len(attrs), config, device=device, progress=progress,
+                                checkpoint_dir=Path(checkpoint_root) / f"{method}-{key}")
+        scores.append(score_members(trainer, test, test_columns, config.warmup).assign(method=method))
+        histories[method] = trainer.history
+        timing[method] = {"members": len(chosen), "training columns": train.n_sites, "attributes": len(attrs),
+                          "epochs": len(trainer.history.epoch), "wall time (s)": round(time.time() - t0, 1)}
+    scores = pd.concat(scores, ignore_index=True)
+    scores["region"] = ds["region"].to_series().reindex(scores["basin"]).values
+    return MethodRuns(scores, histories, timing)
+
+
+def fraction_curve(scores: pd.DataFrame) -> pd.DataFrame:
+    """Median test KGE of LTF-8 and dPL-8 per training fraction (rows: fraction, columns: method)."""
+    chosen = scores[scores["method"].isin(["ltf8", "dpl8"])]
+    return chosen.groupby(["method", "fraction"])["kge"].median().unstack(0)
+
+
 def fraction_to_match(curve: pd.Series, target: float) -> float | None:
     """Smallest training fraction whose median KGE reaches ``target`` (None if none does).
 
@@ -457,3 +499,43 @@ def fraction_to_match(curve: pd.Series, target: float) -> float | None:
     """
     hits = [float(f) for f, v in curve.items() if np.isfinite(v) and v >= target]
     return min(hits) if hits else None
+
+
+#: The paper's global PUB numbers (Beck et al. 2020's 4,229 basins): median test KGE, fraction to match.
+PAPER_REFERENCE = {"median_kge_beck": 0.48, "median_kge_dpl8": 0.56, "median_kge_dpl27": 0.60,
+                   "fraction_to_match": 0.125}
+
+
+def median_kge_by(main: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Median test KGE per ``by`` (group, region) and method, methods in :data:`METHODS` order."""
+    return main.pivot_table(index=by, columns="method", values="kge", aggfunc="median")[list(METHODS)]
+
+
+def chapter_summary(ds: xr.Dataset, config: PubConfig, group_sizes: pd.DataFrame, scores: pd.DataFrame,
+                    curve: pd.DataFrame, n_train: pd.Series, match: float | None, timing: dict,
+                    mapping: pd.DataFrame) -> dict:
+    """The global PUB chapter's ``summary.json`` content (keys: :data:`dplrepro.results.SCHEMAS`):
+    median test KGE per method with every training basin (fraction 1), by climate group and by
+    region, the fraction curve (:func:`fraction_curve`; ``n_train``: training basins per fraction)
+    and fraction to match, training times (s), group sizes and the attribute mapping."""
+    main = scores[scores["fraction"] == 1.0]
+    medians = main.groupby("method")["kge"].median()
+    per = {by: median_kge_by(main, by) for by in ("group", "region")}
+    return {
+        "n_basins": int(ds.sizes["basin"]),
+        "n_basins_by_region": {str(k): int(v) for k, v in ds["region"].to_series().value_counts().items()},
+        "k_folds": config.k_folds,
+        "fractions": list(config.fractions),
+        "group_sizes": {f"{g}|{used}": {str(r): int(n) for r, n in row.items()}
+                        for (g, used), row in group_sizes.iterrows()},
+        **{f"median_kge_{m}": float(medians[m]) for m in METHODS},
+        **{f"median_kge_by_{by}": {k: {m: float(v) for m, v in row.items()} for k, row in table.iterrows()}
+           for by, table in per.items()},
+        "median_kge_by_fraction": {m: {f"{f:g}": float(curve.loc[f, m]) for f in curve.index} for m in curve.columns},
+        "fraction_curve": [{"method": m, "fraction": float(f), "median_kge": float(curve.loc[f, m]),
+                            "n_train_basins": int(n_train.loc[f])} for m in curve.columns for f in curve.index],
+        "fraction_to_match_ltf": match,
+        "training": timing,
+        "attribute_mapping": mapping.to_dict(orient="records"),
+        "paper_reference": PAPER_REFERENCE,
+    }

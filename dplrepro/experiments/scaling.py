@@ -34,8 +34,9 @@ log = logging.getLogger("dplrepro.experiments")
 
 __all__ = [
     "CHAPTER", "SOIL_MOISTURE", "GLOBAL_PUB", "DPL", "SCEUA", "RUNS", "PAPER_REFERENCE", "SHRINK_RATIO",
-    "required_points", "missing_points", "training_settings", "with_training_settings", "compute_points", "combine_records", "density_curve", "length_curve", "fraction_curve", "cost_ratio",
-    "sceua_first_record", "derived_numbers", "reading", "clean_json",
+    "required_points", "missing_points", "training_settings", "with_training_settings", "compute_points",
+    "combine_records", "density_curve", "length_curve", "fraction_curve", "cost_ratio",
+    "sceua_first_record", "derived_numbers", "reading", "chapter_summary",
 ]
 
 CHAPTER = "scaling_curves"
@@ -46,8 +47,7 @@ SCEUA = "SCE-UA (surrogate)"
 #: Key of the cost to reach the functional threshold (forward runs per cell to median training RMSE < 0.05 m³/m³).
 RUNS = "runs_to_rmse_0.05"
 #: The paper's numbers (Fig. 9 and the PUB experiment): RMSE in m³/m³, runs per cell, fraction of basins.
-PAPER_REFERENCE = {"rmse_s16": 0.047, "rmse_s4": 0.044, "runs_to_0.05_s16": 900, "runs_to_0.05_s4": 50,
-                   "pub_fraction_to_match": 0.125}
+PAPER_REFERENCE = {**sm.PAPER_REFERENCE, "pub_fraction_to_match": 0.125}
 #: A cost "shrinks" with more data when the densest/sparsest ratio is below this (20 % fewer runs);
 #: between it and its inverse the cost is called flat.
 SHRINK_RATIO = 0.8
@@ -299,3 +299,26 @@ def reading(derived: Mapping, density: Mapping[str, Sequence[Mapping]]) -> str:
                      + (f"dPL8 matches it with {frac:.1%} of the training basins (paper: 12.5 %)." if frac is not None
                         else "dPL8 does not match it at any fraction tried (paper: with 12.5 % of the basins)."))
     return "\n".join(lines)
+
+
+def chapter_summary(density: Mapping[str, Sequence[Mapping]], length: Sequence[Mapping], fraction: Sequence[Mapping],
+                    pub_summary: Mapping, sm_summary: Mapping, derived: Mapping, computed: Sequence[Mapping],
+                    settings: Mapping, settings_from: str, surrogate_file: str | None, inputs: Mapping) -> dict:
+    """The scaling-curves chapter's ``summary.json`` content (keys: :data:`dplrepro.results.SCHEMAS`):
+    the curves' points, the PUB reference numbers, :func:`derived_numbers`, the points computed
+    here with the settings used and where they came from, and which inputs were (re)made here
+    (``inputs``: chapter -> :class:`dplrepro.book.ChapterInput`-like with ``describe()``)."""
+    return clean_json({
+        "density_curve": list(density[DPL]) + list(density[SCEUA]),
+        "length_curve": list(length),
+        "fraction_curve": list(fraction),
+        "median_kge_ltf8": pub_summary["median_kge_ltf8"],
+        "fraction_to_match_ltf": pub_summary["fraction_to_match_ltf"],
+        "derived": dict(derived),
+        "computed_here": [{k: r[k] for k in ("method", "density_n", "train_years")} for r in computed],
+        "training_settings": {**settings, "from": settings_from},
+        "surrogate_file": surrogate_file,
+        "surrogate_same_as_soil_moisture": surrogate_file == sm_summary.get("surrogate_file"),
+        "inputs": {name: i.describe() for name, i in inputs.items()},
+        "paper_reference": PAPER_REFERENCE,
+    })

@@ -24,6 +24,7 @@ from ..metrics import bias, corr, rmse, ubrmse
 from ..nets.dpl import DplModel
 from ..nets.lstm_surrogate import LSTMSurrogate
 from ..nets.param_nets import GA, GZ
+from ..results import result_key
 from ..train import TrainConfig, Trainer
 from ..utils import resolve_device
 from . import surrogate as sx
@@ -35,7 +36,8 @@ __all__ = [
     "SoilMoistureConfig", "PROFILES", "with_comparison_density", "train_grid_dpl",
     "calibrate_grid_sceua", "simulate_grid", "grid_scores", "nearest_training_cell", "runs_to_reach",
     "DENSITY_LABEL", "METHOD_KIND", "setting_label", "chapter_surrogate", "TrainingSetting", "training_setting",
-    "setting_inputs", "MethodOutcome", "train_setting_method",
+    "setting_inputs", "MethodOutcome", "train_setting_method", "COMPARISON_METHODS", "SettingResults",
+    "train_every_setting", "PAPER_REFERENCE", "chapter_summary",
 ]
 
 # ---------------------------------------------------------------------------- experiments
@@ -304,3 +306,71 @@ def train_setting_method(grid: xr.Dataset, setting: TrainingSetting, name: str, 
               "train_cells": int(cells_all.size), "final_train_rmse": final_rmse,
               "runs_to_rmse_0.05": runs_to_reach(runs, err, 0.05), "wall_time_s": round(time.time() - t0, 1)}
     return MethodOutcome(record, curve, params, scores)
+
+
+#: Methods run at the comparison setting besides dPL gA (surrogate), which runs at every setting.
+COMPARISON_METHODS = ("dPL gz (surrogate)", "dPL gA (VIC-style direct)", "SCE-UA (surrogate)")
+
+
+@dataclass
+class SettingResults:
+    """Every (setting, method) the chapter trains: ``records`` (one row each, see
+    :class:`MethodOutcome`), ``curves`` and ``params`` keyed by ``(setting label, method)``,
+    ``scores`` keyed by ``(setting label, method, test)``."""
+
+    records: pd.DataFrame
+    curves: dict
+    scores: dict
+    params: dict
+
+
+def train_every_setting(grid: xr.Dataset, config: SoilMoistureConfig, models: dict, *, device: str = "auto",
+                        progress: bool = True) -> SettingResults:
+    """dPL gA (surrogate) at every density and training length of ``config``; every method of
+    :data:`COMPARISON_METHODS` too at the comparison density with the first training length.
+    ``models``: method name -> the model it trains through (surrogate or VIC-style)."""
+    records, curves, scores, params = [], {}, {}, {}
+    for years in config.train_years:
+        for n in config.densities:
+            setting = training_setting(grid, n, years)
+            methods = ["dPL gA (surrogate)"]
+            if n == config.comparison_density and years == config.train_years[0]:
+                methods += list(COMPARISON_METHODS)
+            for name in methods:
+                out = train_setting_method(grid, setting, name, models[name], config, device=device, progress=progress)
+                key = (setting.label, name)
+                curves[key] = out.curve
+                if out.params is not None:
+                    params[key] = out.params
+                scores.update({(setting.label, name, test): s for test, s in out.scores.items()})
+                records.append(out.record)
+                log.info("%s | %s: train RMSE %.4f, %.1f s", setting.label, name, out.record["final_train_rmse"],
+                         out.record["wall_time_s"])
+    return SettingResults(pd.DataFrame(records), curves, scores, params)
+
+
+#: The paper's Fig. 9a numbers: median RMSE (m3/m3) and forward runs per cell to RMSE 0.05 at s16 and s4.
+PAPER_REFERENCE = {"rmse_s16": 0.047, "rmse_s4": 0.044, "runs_to_0.05_s16": 900, "runs_to_0.05_s4": 50}
+
+
+def chapter_summary(config: SoilMoistureConfig, build, trained: SettingResults, infilt_roughness: dict,
+                    gapfill_scores: dict, surrogate_file: str) -> dict:
+    """The soil-moisture chapter's ``summary.json`` content (keys: :data:`dplrepro.results.SCHEMAS`):
+    median test scores per (setting, method, test), the training records, INFILT roughness,
+    gap-filling scores, and the settings the scaling-curves chapter reuses (``build``: the
+    surrogate's :class:`~dplrepro.experiments.surrogate.SurrogateConfig`)."""
+    results = {result_key(*k): {m: float(v[m].median()) for m in ("rmse", "ubrmse", "corr", "bias")}
+               for k, v in trained.scores.items()}
+    return {
+        "densities": list(config.densities), "train_years": list(config.train_years),
+        "comparison": setting_label(config.comparison_density, config.train_years[0]),
+        "results": results,
+        "training": trained.records.replace({np.nan: None}).to_dict(orient="records"),
+        "infilt_roughness": infilt_roughness,
+        "gapfill": {k: gapfill_scores[k] for k in ("lstm", "persistence", "climatology")},
+        "surrogate_file": surrogate_file,
+        "settings": {"epochs": config.training.epochs, "sceua_maxn": config.sceua_maxn, "sceua_ngs": config.sceua_ngs,
+                     "hidden_size": config.hidden_size, "surrogate_rounds": build.rounds,
+                     "surrogate_epochs": build.training.epochs},
+        "paper_reference": PAPER_REFERENCE,
+    }

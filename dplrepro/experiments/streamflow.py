@@ -34,7 +34,8 @@ log = logging.getLogger("dplrepro.experiments")
 __all__ = [
     "CAMELS_ATTRIBUTES", "StreamflowConfig", "PROFILES", "add_forcing_variables", "attribute_names",
     "build_inputs", "make_dpl_model", "train_dpl", "evaluate_streamflow", "calibrate_sceua", "select_basins",
-    "simulate_hbv", "untrained_prediction", "fit_normalizer", "Inputs", "SceuaCalibration",
+    "simulate_hbv", "untrained_prediction", "fit_normalizer", "Inputs", "SceuaCalibration", "SUMMARY_METHODS",
+    "PAPER_REFERENCE", "chapter_summary",
 ]
 
 #: Static CAMELS attributes used as network inputs (no streamflow signatures: those leak
@@ -318,3 +319,30 @@ def calibrate_sceua(train: Inputs, config: StreamflowConfig, *, cache: Path | No
         with atomic_path(cache) as tmp:
             ds.to_netcdf(tmp)
     return out
+
+
+#: The chapter's method names -> their suffix in the summary keys (``median_nse_<suffix>``).
+SUMMARY_METHODS = {"dPL-HBV gA": "dpl_ga", "dPL-HBV gz": "dpl_gz", "SCE-UA HBV": "sceua"}
+#: The paper's CAMELS numbers (VIC; median test NSE over 531 basins).
+PAPER_REFERENCE = {"vic_dpl_gz_median_nse": 0.44, "vic_mpr_median_nse": 0.32}
+
+
+def chapter_summary(n_basins: int, config: StreamflowConfig, scores: dict[str, pd.DataFrame], dpl: Trainer,
+                    sceua: SceuaCalibration, timings: dict[str, float]) -> dict:
+    """The CAMELS chapter's ``summary.json`` content (keys: :data:`dplrepro.results.SCHEMAS`):
+    median test NSE/KGE per method and of the untrained gA, cost (forward runs per basin of the
+    dPL ``dpl`` trainer, SCE-UA's median model runs per basin) and wall times in s."""
+    summary = {
+        "n_basins": int(n_basins),
+        "train_period": config.train_period.to_json(), "test_period": config.test_period.to_json(),
+        "median_nse_untrained_ga": float(scores["untrained gA"]["nse"].median()),
+        "epochs": int(config.training.epochs),
+        "forward_runs_per_basin_dpl": float(dpl.history.forward_runs_per_site[-1]),
+        "model_runs_per_basin_sceua": float(np.median(sceua.n_evaluations)),
+        "wall_time_s": {k: round(v, 1) for k, v in timings.items()},
+        "paper_reference": PAPER_REFERENCE,
+    }
+    for name, suffix in SUMMARY_METHODS.items():
+        for metric in ("nse", "kge"):
+            summary[f"median_{metric}_{suffix}"] = float(scores[name][metric].median())
+    return summary

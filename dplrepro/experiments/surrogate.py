@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -47,6 +48,7 @@ __all__ = [
     "SurrogateConfig", "latin_hypercube", "sample_around", "run_process_model", "make_surrogate",
     "train_surrogate", "evaluate_surrogate", "fit_cell_parameters", "build_surrogate", "SurrogateReport",
     "SurrogateExperiment", "PROFILES", "save_surrogate", "load_surrogate", "obtain_surrogate", "SurrogateBundle",
+    "PAPER_REFERENCE_CORR", "chapter_summary",
 ]
 
 
@@ -389,3 +391,27 @@ def obtain_surrogate(grid, data_source: str, experiment: SurrogateExperiment, bu
     save_surrogate(report.surrogate, cache)
     write_json_atomic(report_path, {"rounds": report.rounds, "timing": timing})
     return SurrogateBundle(report.surrogate, report.rounds, timing, train_cells, heldout_cells, cache, False)
+
+
+#: The paper's median correlation of the surrogate with VIC (surface soil moisture).
+PAPER_REFERENCE_CORR = 0.92
+
+
+def chapter_summary(bundle: SurrogateBundle, build: SurrogateConfig, scores: Mapping[str, np.ndarray]) -> dict:
+    """The surrogate chapter's ``summary.json`` content (keys: :data:`dplrepro.results.SCHEMAS`):
+    median held-out correlation and RMSE (m3/m3) of ``scores`` (:func:`evaluate_surrogate` on
+    fresh parameters), the rounds, cells, process runs and seconds per run of ``bundle``."""
+    return {
+        "surrogate_median_corr": float(np.nanmedian(scores["sm_surface_corr"])),
+        "surrogate_median_rmse": float(np.nanmedian(scores["sm_surface_rmse"])),
+        "surrogate_median_corr_et": float(np.nanmedian(scores["et_corr"])),
+        "rounds": int(build.rounds),
+        "per_round": pd.DataFrame(bundle.rounds).to_dict(orient="records"),
+        "n_train_cells": int(bundle.train_cells.size),
+        "n_heldout_cells": int(bundle.heldout_cells.size),
+        "n_process_runs": int(bundle.rounds[-1]["n_runs"]),
+        "process_seconds_per_run": bundle.timing["process_seconds_per_run"],
+        "surrogate_seconds_per_run": bundle.timing["surrogate_seconds_per_run"],
+        "surrogate_file": bundle.cache.name,
+        "paper_reference_corr": PAPER_REFERENCE_CORR,
+    }

@@ -67,7 +67,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from .parameters import check_model_inputs, ParameterSpec, ParameterTable
+from .parameters import ParameterSpec, ParameterTable, check_model_inputs
 from .routing import DEFAULT_UH_LENGTH, gamma_uh, route_with_uh, routing_storage
 from .time_loop import days, resolve_fused, run_time_loop
 

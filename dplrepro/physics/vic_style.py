@@ -96,7 +96,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from .parameters import check_model_inputs, ParameterSpec, ParameterTable
+from .parameters import ParameterSpec, ParameterTable, check_model_inputs
 from .time_loop import days, resolve_fused, run_time_loop
 
 __all__ = ["VICStyle", "VIC_STYLE_PARAMETERS", "cosby_soil_parameters"]

@@ -30,58 +30,11 @@ same arguments), :mod:`.basins` and :mod:`.grid` (the generators). PET comes fro
 :mod:`dplrepro.physics.pet` (Hargreaves for the basins, Oudin for the grid).
 """
 
+from . import simulators, transfer
 from .basins import make_virtual_basins
 from .grid import make_virtual_grid
-from .simulators import (
-    BUCKET_PARAMETERS,
-    BUCKET_SIMULATOR,
-    SOIL_LAYER_DEPTH_MM,
-    SOIL_MOISTURE_PARAMETERS,
-    SOIL_MOISTURE_SIMULATOR,
-    SOIL_SNOW_CFMAX,
-    SOIL_SNOW_TT,
-    SURFACE_ET_FRACTION,
-    THETA_RESIDUAL,
-    TwinSimulator,
-    bounds_table,
-    bucket_streamflow_model,
-    surface_soil_moisture_model,
-)
-from .transfer import (
-    BASIN_ATTRIBUTE_SCALING,
-    DATA_SOURCE,
-    GRID_ATTRIBUTE_SCALING,
-    TRUE_TRANSFER_BASINS,
-    TRUE_TRANSFER_GRID,
-    describe_transfer,
-    normalise_attributes,
-    true_parameters,
-)
+from .simulators import *  # noqa: F403 -- the names of simulators.__all__
+from .transfer import *  # noqa: F403 -- the names of transfer.__all__
 from .weather import smooth_field
 
-__all__ = [
-    "DATA_SOURCE",
-    "BUCKET_PARAMETERS",
-    "SOIL_MOISTURE_PARAMETERS",
-    "SOIL_LAYER_DEPTH_MM",
-    "THETA_RESIDUAL",
-    "SURFACE_ET_FRACTION",
-    "SOIL_SNOW_TT",
-    "SOIL_SNOW_CFMAX",
-    "bucket_streamflow_model",
-    "surface_soil_moisture_model",
-    "TwinSimulator",
-    "bounds_table",
-    "BUCKET_SIMULATOR",
-    "SOIL_MOISTURE_SIMULATOR",
-    "BASIN_ATTRIBUTE_SCALING",
-    "GRID_ATTRIBUTE_SCALING",
-    "TRUE_TRANSFER_BASINS",
-    "TRUE_TRANSFER_GRID",
-    "normalise_attributes",
-    "true_parameters",
-    "describe_transfer",
-    "smooth_field",
-    "make_virtual_basins",
-    "make_virtual_grid",
-]
+__all__ = ["make_virtual_basins", "make_virtual_grid", "smooth_field", *simulators.__all__, *transfer.__all__]

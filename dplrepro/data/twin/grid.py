@@ -17,7 +17,15 @@ from .transfer import (
     true_parameter_variables,
     twin_attrs,
 )
-from .weather import check_seed_and_noise, daily_times, daily_weather, random_stream, sigmoid, site_climate, smooth_field
+from .weather import (
+    check_seed_and_noise,
+    daily_times,
+    daily_weather,
+    random_stream,
+    sigmoid,
+    site_climate,
+    smooth_field,
+)
 
 __all__ = ["make_virtual_grid"]
 
