@@ -6,7 +6,8 @@ Layout, in layers: a module imports only its own layer and the layers above it
 inside functions):
 
 1. ``utils`` (devices, seeds, atomic writes, config hashes), ``metrics`` (Bias, Corr, RMSE,
-   ubRMSE, NSE, KGE + components, FHV, FLV), ``losses``, ``data.errors``
+   ubRMSE, NSE, KGE + components, FHV, FLV), ``losses``, ``evidence`` (each claim's rule,
+   bootstrap intervals, verdicts), ``data.errors``
 2. ``physics``: the process models and what they need -- HBV, VIC-style, routing, the one
    daily time loop (eager or fused), every PET formula, named parameter bounds
 3. ``data``: readers (CAMELS-US/GB, Caravan, SMAP + NLDAS, Natural Earth), download and

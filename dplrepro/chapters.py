@@ -224,6 +224,8 @@ class DataTourConfig:
 
 
 _EPOCHS = "training epochs"
+_N_SEEDS = Setting("n_seeds", "int", "seeds every method runs with: seed, seed + 1, ... (None: the profile's; quick 3)",
+                   minimum=1, maximum=20, apply=_set("n_seeds"))
 _SCEUA = "SCE-UA model runs per site"
 _SM_SETTINGS = (
     Setting("epochs", "int", f"dPL {_EPOCHS}", minimum=1, apply=_set_epochs("training")),
@@ -236,6 +238,7 @@ _SM_SETTINGS = (
             minimum=0, maximum=10, apply=_set("surrogate_rounds")),
     Setting("surrogate_epochs", "int", "the surrogate's round-0 epochs (as in the surrogate chapter)",
             minimum=1, apply=_set("surrogate_epochs")),
+    _N_SEEDS,
 )
 
 #: Every chapter of the book, by name (the pages of ``_toc.yml`` that are notebooks).
@@ -254,11 +257,13 @@ CHAPTERS: dict[str, ChapterSpec] = {spec.name: spec for spec in (
         Setting("sceua_maxn", "int", _SCEUA, minimum=10, apply=_set("sceua_maxn")),
         Setting("train_period", "period", "training period", apply=_set("train_period")),
         Setting("test_period", "period", "test period", apply=_set("test_period")),
+        _N_SEEDS,
     ), profiles=streamflow.PROFILES, cpu_threads=1),  # small batched time loops run faster on one thread
     ChapterSpec("surrogate", (
         Setting("surrogate_rounds", "int", "refinement rounds after round 0", minimum=0, maximum=10,
                 apply=_surrogate_rounds),
         Setting("surrogate_epochs", "int", "round-0 training epochs", minimum=1, apply=_surrogate_epochs),
+        _N_SEEDS,
     ), profiles=surrogate.PROFILES,  # the LSTMs dominate: every core
         set_seed=lambda exp, seed: replace(exp, build=replace(exp.build, seed=seed))),
     ChapterSpec("soil_moisture", _SM_SETTINGS, profiles=soil_moisture.PROFILES,
@@ -266,7 +271,7 @@ CHAPTERS: dict[str, ChapterSpec] = {spec.name: spec for spec in (
     ChapterSpec("evapotranspiration", (
         Setting("density", "int", "training cells: one per n×n block (2 ~ the paper's s8)", minimum=1,
                 maximum=16, apply=lambda cfg, v: replace(cfg, densities=(v,), comparison_density=v)),
-        *_SM_SETTINGS[:2],
+        *_SM_SETTINGS[:2], _N_SEEDS,
     ), profiles=soil_moisture.PROFILES),
     ChapterSpec("global_pub", (
         Setting("n_basins_us", "count", "CAMELS-US basins", minimum=1, apply=_basins("n_basins_us")),
@@ -277,6 +282,7 @@ CHAPTERS: dict[str, ChapterSpec] = {spec.name: spec for spec in (
         Setting("fractions", "floats", "training fractions, e.g. 1,0.5,0.25,0.125", minimum=1e-3, maximum=1,
                 apply=_set("fractions")),
         Setting("n_synthetic", "int", "twin basins when no real data", minimum=10, apply=_set("n_synthetic")),
+        _N_SEEDS,
     ), profiles=pub.PROFILES, cpu_threads=2),
     ChapterSpec("scaling_curves", (
         *_SM_SETTINGS,

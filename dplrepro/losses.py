@@ -49,6 +49,24 @@ def combined_rmse_loss(sim: torch.Tensor, obs: torch.Tensor, alpha: float = 0.25
     return (1 - alpha) * rmse_loss(sim, obs) + alpha * rmse_loss(root(sim), root(obs))
 
 
+def combined_rmse_by_site(sim: torch.Tensor, obs: torch.Tensor, alpha: float = 0.25) -> torch.Tensor:
+    """:func:`combined_rmse_loss` of each site (column) of ``[time, site]`` arrays alone: ``[site]``
+    (NaN where a site has no observation). The per-site objective of calibration that matches
+    dPL's training loss."""
+    if sim.shape != obs.shape:
+        raise ValueError(f"sim {tuple(sim.shape)} and obs {tuple(obs.shape)} must have the same shape [time, site]")
+    mask = torch.isfinite(obs)
+    n = mask.sum(0)
+    root = lambda v: torch.sqrt(torch.clamp(v, min=0) + 1e-6)  # noqa: E731
+
+    def site_rmse(a, b):
+        err = torch.where(mask, a - torch.nan_to_num(b), torch.zeros_like(a))
+        return torch.sqrt((err**2).sum(0) / n.clamp(min=1) + 1e-12)
+
+    out = (1 - alpha) * site_rmse(sim, obs) + alpha * site_rmse(root(sim), root(torch.nan_to_num(obs)))
+    return torch.where(n > 0, out, torch.full_like(out, float("nan")))
+
+
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "rmse": rmse_loss,
     "nse": nse_loss,

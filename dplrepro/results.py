@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 
 from . import __version__
+from .evidence import CLAIM_RULES
 from .utils import clean_json, resolve_device, write_json_atomic
 
 RESULTS_ENV_VAR = "DPLREPRO_RESULTS"
@@ -65,9 +66,11 @@ _KINDS: dict[str, Callable[[Any], bool]] = {
     "str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool),
     "list": lambda v: isinstance(v, list), "dict": lambda v: isinstance(v, Mapping),
     "records": lambda v: isinstance(v, list), "any": lambda v: True,
+    "claims": lambda v: isinstance(v, Mapping),
 }
 _KIND_WORDS = {"number": "a number or null", "int": "an integer", "str": "a string", "bool": "true or false",
-               "list": "a list", "dict": "an object", "records": "a list of records", "any": "anything"}
+               "list": "a list", "dict": "an object", "records": "a list of records", "any": "anything",
+               "claims": "an object: claim key -> evidence record"}
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ class Key:
             return f"must be a non-empty {'list' if self.kind != 'records' else 'list of records'}, found {value!r}"
         if self.items and not all(_KINDS[self.items](v) for v in value):
             return f"must be a non-empty list, each element {_KIND_WORDS[self.items]}, found {value!r:.80}"
+        if self.kind == "claims":
+            return _claims_problem(value)
         if self.kind == "records":
             for n, rec in enumerate(value):
                 if not isinstance(rec, Mapping):
@@ -112,8 +117,33 @@ class Key:
         return None
 
 
+#: Fields every evidence record (``claims/<key>``, :mod:`dplrepro.evidence`) has.
+EVIDENCE_FIELDS = ("metric", "a", "b", "paper_sign", "seeds", "difference", "interval", "level", "value_a", "value_b",
+                   "per_seed_difference")
+
+
+def _claims_problem(claims: Mapping) -> str | None:
+    for key, rec in claims.items():
+        if key not in CLAIM_RULES:
+            return f"['{key}'] is no claim of dplrepro.evidence.CLAIM_RULES"
+        if not isinstance(rec, Mapping):
+            return f"['{key}'] is not an object"
+        lacking = [f for f in EVIDENCE_FIELDS if f not in rec]
+        if lacking:
+            return f"['{key}'] lacks {lacking}"
+        if not (isinstance(rec["interval"], list) and len(rec["interval"]) == 2):
+            return f"['{key}']['interval'] must be [low, high], found {rec['interval']!r}"
+        if not (isinstance(rec["seeds"], list) and rec["seeds"]):
+            return f"['{key}']['seeds'] must be a non-empty list, found {rec['seeds']!r}"
+    return None
+
+
 def _keys(**keys: Key) -> dict[str, Key]:
     return keys
+
+
+_SEEDS = Key("list", "the seeds every method ran with", nonempty=True, items="int")
+_CLAIMS = Key("claims", "claim key -> evidence record (difference, 90 % interval, seeds; dplrepro.evidence)")
 
 
 NUM, INT, STR = "number", "int", "str"
@@ -146,19 +176,29 @@ SCHEMAS: dict[str, dict[str, Key]] = {
         n_stats_basins=Key(INT, "basins in the water-balance statistics"),
         basin_source=Key(STR, "real | synthetic"), grid_source=Key(STR, "real | synthetic")),
     "camels": _keys(
+        seeds=_SEEDS, claims=_CLAIMS,
         n_basins=Key(INT, "basins"), train_period=Key("list", "[start, end]"), test_period=Key("list", "[start, end]"),
         median_nse_dpl_ga=Key(NUM, "median test NSE, dPL gA"), median_nse_dpl_gz=Key(NUM, "median test NSE, dPL gz"),
         median_nse_sceua=Key(NUM, "median test NSE, SCE-UA"), median_kge_dpl_ga=Key(NUM, "median test KGE, dPL gA"),
         median_kge_dpl_gz=Key(NUM, "median test KGE, dPL gz"), median_kge_sceua=Key(NUM, "median test KGE, SCE-UA"),
         median_nse_untrained_ga=Key(NUM, "median test NSE of the untrained gA network"),
+        nmul=Key(INT, "HBV components of every headline method"), objective=Key(STR, "the objective of every method"),
+        median_nse_extra_multi=Key(NUM, "median test NSE of the labelled extra row (multi-component dPL gz)"),
+        extra_method=Key(STR, "name of the extra row"),
+        sceua_budget=Key("dict", "SCE-UA's maxn, ngs, kstop and the share of basins converged before the budget"),
+        convergence=Key("dict", "method -> tail_change, flattened (last 20 % of the budget improved < 1 %)"),
         epochs=Key(INT, "dPL training epochs"),
         forward_runs_per_basin_dpl=Key(NUM, "training-period forward runs per basin, dPL gA"),
         model_runs_per_basin_sceua=Key(NUM, "median model runs per basin, SCE-UA"),
         wall_time_s=_WALL, paper_reference=_PAPER),
     "surrogate": _keys(
+        seeds=_SEEDS, claims=_CLAIMS,
         surrogate_median_corr=Key(NUM, "median correlation with the VIC-style model, held-out cells"),
         surrogate_median_rmse=Key(NUM, "median RMSE of surface soil moisture, m3/m3"),
         surrogate_median_corr_et=Key(NUM, "median ET correlation, held-out cells"),
+        surrogate_median_corr_per_seed=Key("list", "median held-out correlation of each seed's surrogate"),
+        n_refine_cells=Key(INT, "cells whose SMAP (training year only) steered the refinement"),
+        surrogate_files=Key("list", "the cached surrogate of each seed"),
         rounds=Key(INT, "refinement rounds done"), per_round=Key("records", "held-out scores per round", {"round": "int"}),
         n_train_cells=Key(INT, "training cells"), n_heldout_cells=Key(INT, "held-out cells"),
         n_process_runs=Key(INT, "VIC-style runs the surrogate learnt from"),
@@ -166,9 +206,12 @@ SCHEMAS: dict[str, dict[str, Key]] = {
         surrogate_seconds_per_run=Key(NUM, "s per surrogate cell-run"),
         surrogate_file=Key(STR, "cached surrogate file"), paper_reference_corr=Key(NUM, "the paper's median corr")),
     "soil_moisture": _keys(
+        seeds=_SEEDS, claims=_CLAIMS,
         densities=Key("list", "training densities n", nonempty=True, items="int"),
         train_years=Key("list", "training years", nonempty=True, items="int"),
         comparison=Key(STR, "the setting where every method ran"),
+        gz_history_days=Key(INT, "days of SMAP gz reads before its first scored (or loss) day"),
+        convergence=Key("dict", "'method, setting' -> tail_change, flattened (seed-mean curve)"),
         results=Key("dict", "result_key(setting, method, test) -> median rmse, ubrmse, corr, bias (m3/m3)"),
         training=Key("records", "one record per trained (setting, method)", TRAINING_RECORD),
         infilt_roughness=Key("dict", "roughness of the INFILT maps"),
@@ -177,6 +220,7 @@ SCHEMAS: dict[str, dict[str, Key]] = {
         settings=Key("dict", "training settings (epochs, sceua_maxn, surrogate_rounds, surrogate_epochs, ...)"),
         paper_reference=_PAPER),
     "evapotranspiration": _keys(
+        seeds=_SEEDS, claims=_CLAIMS,
         twin_experiment=Key("bool", "True: a twin experiment (no MODIS here)"),
         n_train_cells=Key(INT, "training cells"), density_n=Key(INT, "training density n"),
         **{f"et_{m}_{who}": Key(NUM, f"median ET {m}, {who}") for m in ("corr", "nse")
@@ -184,6 +228,7 @@ SCHEMAS: dict[str, dict[str, Key]] = {
         ef_nse=Key("dict", "method -> median NSE of ET/PET"), ef_corr=Key("dict", "method -> median corr of ET/PET"),
         recovery=Key("dict", "method -> parameter -> recovery score"), wall_time_s=_WALL, paper_reference=_PAPER),
     "global_pub": _keys(
+        seeds=_SEEDS, claims=_CLAIMS,
         n_basins=Key(INT, "basins"), n_basins_by_region=Key("dict", "region -> basins"), k_folds=Key(INT, "folds"),
         fractions=Key("list", "training fractions"), group_sizes=Key("dict", "climate group sizes"),
         median_kge_ltf8=Key(NUM, "median test KGE, LTF-8"), median_kge_dpl8=Key(NUM, "median test KGE, dPL-8"),
@@ -197,6 +242,8 @@ SCHEMAS: dict[str, dict[str, Key]] = {
         training=Key("dict", "training time per method, s"), attribute_mapping=Key("records", "attribute roles"),
         paper_reference=_PAPER),
     "scaling_curves": _keys(
+        seeds=_SEEDS, claims=_CLAIMS,
+        threshold_share=Key(NUM, "the cost claim's threshold: share of the way from the sparse start to the worse final"),
         density_curve=Key("records", "RMSE and cost per density", {"method": "str", "density_n": "int"}),
         length_curve=Key("records", "RMSE and cost per training length", {"method": "str", "train_years": "int"}),
         fraction_curve=Key("records", "the PUB fraction curve", FRACTION_RECORD, _fraction_record_problem),

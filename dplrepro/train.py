@@ -231,7 +231,11 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if c.clip_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_grad_norm)
+                    clip = getattr(self.model, "clip_gradients", None)   # e.g. per member of a SeedEnsemble
+                    if clip is not None:
+                        clip(c.clip_grad_norm)
+                    else:
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_grad_norm)
                 self.optimizer.step()
                 losses.append(float(loss.detach()))
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")

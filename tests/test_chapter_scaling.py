@@ -14,8 +14,13 @@ import json
 import pytest
 from summaries import complete_summary
 
+import numpy as np
+
 DPL, SCEUA = "dPL gA (surrogate)", "SCE-UA (surrogate)"
-TINY_SETTINGS = {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3}
+TINY_SETTINGS = {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3, "n_seeds": 2}
+#: Hand-made final per-cell training RMSE of dPL (m3/m3), seeds 0 and 1, at s16 (41 cells) and s8 (126 cells).
+CELL_RMSE = {4: [[0.05] * 20 + [0.04] * 21, [0.06] * 20 + [0.04] * 21],
+             2: [[0.045] * 126, [0.035] * 126]}
 
 
 def _write(results, chapter, summary):
@@ -24,17 +29,19 @@ def _write(results, chapter, summary):
     path.write_text(json.dumps(summary))
 
 
+def _dpl_record(n, cells, seed, final, runs, wall):
+    return {"setting": f"s{4 * n}, 1 yr", "density_n": n, "train_years": 1, "method": DPL, "seed": seed,
+            "train_cells": cells, "final_train_rmse": final, "runs_to_rmse_0.05": runs, "wall_time_s": wall,
+            "curve_runs": [1.0, 2.0, 3.0], "curve_rmse": [0.08, 0.06, final], "cell_rmse": CELL_RMSE[n][seed]}
+
+
 @pytest.mark.slow
 def test_scaling_chapter_computes_the_missing_points_on_real_data(run_quick_chapter, smap_path, tmp_path):
     results = tmp_path / "results"  # the fixture's DPLREPRO_RESULTS
-    dpl_written = [
-        {"setting": "s16, 1 yr", "density_n": 4, "train_years": 1, "method": DPL, "train_cells": 41,
-         "final_train_rmse": 0.0457, "runs_to_rmse_0.05": 44.0, "wall_time_s": 25.7},
-        {"setting": "s8, 1 yr", "density_n": 2, "train_years": 1, "method": DPL, "train_cells": 126,
-         "final_train_rmse": 0.0459, "runs_to_rmse_0.05": 30.0, "wall_time_s": 85.2},
-    ]
+    dpl_written = [_dpl_record(4, 41, seed, 0.0457, 44.0, 25.7) for seed in (0, 1)] + \
+                  [_dpl_record(2, 126, seed, 0.0459, 30.0, 85.2) for seed in (0, 1)]
     _write(results, "soil_moisture", complete_summary("soil_moisture", {
-        "densities": [4, 2], "train_years": [1], "training": dpl_written, "settings": TINY_SETTINGS,
+        "densities": [4, 2], "train_years": [1], "training": dpl_written, "settings": TINY_SETTINGS, "seeds": [0, 1],
         "run": {"data_source": "real", "seed": 0}}))
     fraction = [{"method": m, "fraction": f, "median_kge": k, "n_train_basins": int(800 * f)}
                 for m, ks in (("dpl8", (0.58, 0.55, 0.51, 0.47)), ("ltf8", (0.49, 0.48, 0.45, 0.41)))
@@ -70,6 +77,13 @@ def test_scaling_chapter_computes_the_missing_points_on_real_data(run_quick_chap
     assert [(p["train_years"], p["source"], p["train_cells"]) for p in length] == [
         (1, "soil_moisture", 41), (2, "scaling_curves", 41)]
     assert 0.01 < length[1]["final_train_rmse"] < 0.3
+    # the claims, with the seeds: the error claim by hand (seed means per cell, then medians)
+    assert s["seeds"] == [0, 1]
+    r = s["claims"]["rmse_density"]
+    sparse = np.median(np.mean(CELL_RMSE[4], axis=0))   # cells: 0.055 (20) and 0.04 (21) -> 0.04
+    assert r["difference"] == pytest.approx(0.04 - sparse) and r["interval"][0] <= r["difference"] <= r["interval"][1]
+    c = s["claims"]["cost_density"]
+    assert c["seeds"] == [0, 1] and len(c["per_seed_a"]) == 2 and c["interval"][0] <= c["difference"] <= c["interval"][1]
     d = s["derived"]
     assert d["dpl_runs_ratio_dense_to_sparse"] == pytest.approx(30 / 44)
     assert d["dpl_rmse_change_dense_minus_sparse"] == pytest.approx(0.0002)

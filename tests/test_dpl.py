@@ -138,3 +138,48 @@ def test_trainer_rejects_too_short_periods_and_bad_inputs():
     model = make_dpl_model("gA", 2, cfg)
     with pytest.raises(ValueError, match="training period has 100 days"):
         Trainer(model, cfg.training).fit(SiteTensors(x, f, np.zeros((100, 3), np.float32)))
+
+
+def test_seed_ensemble_members_train_as_if_alone(twin_inputs):
+    """Each member of a SeedEnsemble follows the same trajectory as its network trained alone
+    (same batch draws, no dropout, per-member clipping), and its outputs are its own."""
+    from dplrepro.nets.dpl import SeedEnsemble
+
+    train, _ = twin_inputs
+    cfg = _config(epochs=2)
+    hbv = HBV(nmul=cfg.nmul, warmup=cfg.warmup, routing=True)
+
+    def net(seed, kind="gz"):
+        torch.manual_seed(seed)
+        return make_dpl_model(kind, train.tensors.x.shape[-1], cfg, z_stats=(1.0, 2.0)).parameter_network
+
+    ensemble = SeedEnsemble([net(3), net(7)], hbv)
+    tr = Trainer(ensemble, cfg.training, loss_fn=SeedEnsemble.loss(get_loss(cfg.training.loss)))
+    tr.fit(train.tensors)
+    alone = Trainer(DplModel(net(7), hbv), cfg.training)
+    alone.fit(train.tensors)
+    both = tr.predict(train.tensors, start=365)
+    single = alone.predict(train.tensors, start=365)
+    assert both["q"].shape == single["q"].shape + (2,)
+    np.testing.assert_allclose(both["q"][..., 1], single["q"], rtol=2e-4, atol=1e-5)
+    np.testing.assert_allclose(both["param_BETA"][:, 1], single["param_BETA"], rtol=2e-4)
+    assert not np.allclose(both["q"][..., 0], both["q"][..., 1])   # the other seed is another model
+    # the ensemble's loss is the sum of its members': member 1's is the lone model's, member 0 adds its own
+    assert all(e > a > 0 for e, a in zip(tr.history.loss, alone.history.loss))
+
+
+def test_static_parameters_do_not_depend_on_what_follows_the_warmup():
+    """gA with static_step: the static parameters are a function of the first days only."""
+    torch.manual_seed(0)
+    net = GA(5, ("a", "b"), nmul=1, hidden_size=8, dropout=0.0, static_step=10)
+    x = torch.randn(30, 4, 5)
+    longer = torch.cat([x, torch.randn(50, 4, 5)])
+    other = x.clone()
+    other[10:] = torch.randn(20, 4, 5)
+    ref = net(x)["a"]
+    assert torch.equal(net(longer)["a"], ref) and torch.equal(net(other)["a"], ref)
+    torch.manual_seed(0)
+    last = GA(5, ("a", "b"), nmul=1, hidden_size=8, dropout=0.0)   # read at the last step: depends on the rest
+    assert not torch.equal(last(other)["a"], last(x)["a"])
+    with pytest.raises(ValueError, match="day 10"):
+        net(x[:5])

@@ -359,3 +359,21 @@ def test_registry():
     assert set(sub) == {"nse"} and sub["nse"] == pytest.approx(0.5)
     with pytest.raises(KeyError):
         M.evaluate(SIM, OBS, metrics=("nope",))
+
+
+def test_combined_rmse_by_site_is_the_batch_loss_of_each_site_alone():
+    import torch
+
+    from dplrepro.losses import combined_rmse_by_site, combined_rmse_loss
+    g = torch.Generator().manual_seed(0)
+    sim = torch.rand(50, 3, generator=g) * 4
+    obs = torch.rand(50, 3, generator=g) * 4
+    obs[::7, 1] = float("nan")
+    obs[:, 2] = float("nan")
+    per_site = combined_rmse_by_site(sim, obs)
+    for j in range(2):
+        assert float(per_site[j]) == pytest.approx(float(combined_rmse_loss(sim[:, j:j + 1], obs[:, j:j + 1])), rel=1e-5)
+    assert torch.isnan(per_site[2])
+    # by hand: one site, errors 1 and 0 (sqrt terms 0 and 0), alpha 0.25
+    one = combined_rmse_by_site(torch.tensor([[1.0], [4.0]]), torch.tensor([[0.0], [4.0]]))
+    assert float(one[0]) == pytest.approx(0.75 * (0.5 ** 0.5) + 0.25 * ((1.0 - 0.001) ** 2 / 2) ** 0.5, rel=1e-3)

@@ -75,3 +75,19 @@ def test_numbers_accept_integers_and_null_but_not_booleans():
     with pytest.raises(SummaryError):
         check_summary("camels", {**s, "median_nse_sceua": True})
     assert not math.isnan(s["median_kge_sceua"])
+
+
+def test_claims_hold_evidence_records_of_known_claims():
+    import numpy as np
+
+    from dplrepro.evidence import paired_evidence
+
+    record = paired_evidence("camels", np.array([0.6, 0.7, 0.8]), np.array([0.5, 0.6, 0.7]), [0])
+    check_summary("camels", complete_summary("camels", {"claims": {"camels": record}}))
+    with pytest.raises(SummaryError, match="'claims'.*no claim"):
+        check_summary("camels", complete_summary("camels", {"claims": {"camel": record}}))
+    with pytest.raises(SummaryError, match=r"lacks \['interval'\]"):
+        check_summary("camels", complete_summary("camels", {"claims": {"camels": {
+            k: v for k, v in record.items() if k != "interval"}}}))
+    with pytest.raises(SummaryError, match="'seeds'.*non-empty"):
+        check_summary("camels", complete_summary("camels", {"claims": {"camels": {**record, "seeds": []}}}))

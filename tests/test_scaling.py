@@ -17,14 +17,14 @@ from dplrepro.results import SummaryError, read_summary, summary_path
 from summaries import complete_summary
 
 
-def rec(method, n, years, cells, rmse, runs, wall=1.0):
+def rec(method, n, years, cells, rmse, runs, wall=1.0, seed=0):
     return {"setting": sm.setting_label(n, years), "density_n": n, "train_years": years, "method": method,
-            "train_cells": cells, "final_train_rmse": rmse, RUNS: runs, "wall_time_s": wall}
+            "seed": seed, "train_cells": cells, "final_train_rmse": rmse, RUNS: runs, "wall_time_s": wall}
 
 
 def sm_summary(training, densities=(4, 2), years=(1,), source="real", seed=0, **extra):
     return complete_summary("soil_moisture", {
-        "densities": list(densities), "train_years": list(years), "training": training,
+        "densities": list(densities), "train_years": list(years), "training": training, "seeds": [0],
         "run": {"chapter": "soil_moisture", "data_source": source, "seed": seed}, **extra})
 
 
@@ -173,7 +173,7 @@ def test_curves_and_ratios_from_hand_made_records():
     assert [p["train_cells"] for p in density[DPL]] == [41, 126, 412]
     assert [p["source"] for p in density[DPL]] == ["soil_moisture", "scaling_curves", "soil_moisture"]
     assert [p["source"] for p in density[SCEUA]] == ["scaling_curves", "soil_moisture", "scaling_curves"]
-    assert set(density[DPL][0]) == set(scaling.CURVE_KEYS)
+    assert set(density[DPL][0]) == set(scaling.CURVE_KEYS + scaling.ARRAY_KEYS)
     assert scaling.cost_ratio(density[DPL]) == pytest.approx(50 / 900)
     assert scaling.cost_ratio(density[SCEUA]) == pytest.approx(590 / 600)
     length = scaling.length_curve(records)
@@ -278,14 +278,16 @@ def chapter_config(**parameters):
 def test_training_settings_prefer_what_the_soil_moisture_run_recorded():
     own = chapter_config()
     fallback = {"epochs": own.training.epochs, "sceua_maxn": own.sceua_maxn, "surrogate_rounds": None,
-                "surrogate_epochs": None}
-    recorded = {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3, "hidden_size": 64}
+                "surrogate_epochs": None, "n_seeds": own.n_seeds}
+    recorded = {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3, "n_seeds": 2,
+                "hidden_size": 64}
     assert scaling.training_settings(sm_summary([], settings=recorded), own) == (
-        {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3}, "soil_moisture")
+        {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3, "n_seeds": 2}, "soil_moisture")
     assert scaling.training_settings(sm_summary([], settings={}), own) == (fallback, "scaling_curves")
     cfg = scaling.with_training_settings(own, {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1,
-                                               "surrogate_epochs": 3})
-    assert (cfg.training.epochs, cfg.sceua_maxn, cfg.surrogate_rounds, cfg.surrogate_epochs) == (3, 60, 1, 3)
+                                               "surrogate_epochs": 3, "n_seeds": 2})
+    assert (cfg.training.epochs, cfg.sceua_maxn, cfg.surrogate_rounds, cfg.surrogate_epochs, cfg.seeds) == (
+        3, 60, 1, 3, [0, 1])
 
 
 def test_chapter_config_from_notebook_parameters():
@@ -305,7 +307,7 @@ def test_compute_points_is_the_soil_moisture_training_and_is_reproducible(one_to
 
     grid, _ = open_grid("synthetic", seed=0)
     grid = grid_forcing(grid)
-    cfg = chapter_config(seed=0, epochs=2, sceua_maxn=40)
+    cfg = chapter_config(seed=0, epochs=2, sceua_maxn=40, n_seeds=1)
     model = VICStyle(warmup=cfg.warmup, fixed=VICStyle.DEFAULT_FIXED)
     points = [{"method": SCEUA, "density_n": 4, "train_years": 1},
               {"method": "dPL gA (VIC-style direct)", "density_n": 4, "train_years": 2}]
@@ -316,7 +318,7 @@ def test_compute_points_is_the_soil_moisture_training_and_is_reproducible(one_to
     setting = sm.training_setting(grid, 4, 1)
     direct = sm.train_setting_method(grid, setting, SCEUA, model, cfg, device="cpu", progress=False)
     strip = [scaling.clean_json({k: v for k, v in r.items() if k != "wall_time_s"})
-             for r in (first[0], again[0], direct.record)]
+             for r in (first[0], again[0], direct.records[0])]
     assert strip[0] == strip[1] and strip[0] == {**strip[2], "source": "scaling_curves"}
     r = first[0]
     assert r["train_cells"] == setting.train_cells.size == 6 and r["setting"] == "s16, 1 yr"

@@ -155,13 +155,18 @@ class PubConfig:
         epochs=100, window=365, warmup=365, loss="nse", optimizer="adam", learning_rate=1e-2,
         clip_grad_norm=None))
     seed: int = 0
+    n_seeds: int = 1                     # seeds (seed, seed + 1, ...): replicate members of every method
 
     def to_dict(self) -> dict:
         return config_dict(self)
 
+    @property
+    def seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.n_seeds)]
+
 
 PROFILES = {
-    "quick": PubConfig(
+    "quick": PubConfig(n_seeds=3,
         n_basins_us=150, n_basins_gb=150,
         train_period=TimeWindow("2001-10-01", "2004-09-30"), test_period=TimeWindow("1996-10-01", "1999-09-30"),
         k_folds=3, nmul=4, hidden_size=64, min_group_basins=15,

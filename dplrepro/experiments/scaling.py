@@ -27,6 +27,9 @@ import math
 from dataclasses import replace
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
+
+from ..evidence import seed_evidence, unpaired_evidence
 from ..utils import clean_json
 from . import soil_moisture as sm
 
@@ -36,7 +39,8 @@ __all__ = [
     "CHAPTER", "SOIL_MOISTURE", "GLOBAL_PUB", "DPL", "SCEUA", "RUNS", "PAPER_REFERENCE", "SHRINK_RATIO",
     "required_points", "missing_points", "training_settings", "with_training_settings", "compute_points",
     "combine_records", "density_curve", "length_curve", "fraction_curve", "cost_ratio",
-    "sceua_first_record", "derived_numbers", "reading", "chapter_summary",
+    "sceua_first_record", "derived_numbers", "reading", "chapter_summary", "seed_means", "runs_to_level",
+    "cost_ratios", "scaling_claims", "THRESHOLD_SHARE",
 ]
 
 CHAPTER = "scaling_curves"
@@ -51,9 +55,16 @@ PAPER_REFERENCE = {**sm.PAPER_REFERENCE, "pub_fraction_to_match": 0.125}
 #: A cost "shrinks" with more data when the densest/sparsest ratio is below this (20 % fewer runs);
 #: between it and its inverse the cost is called flat.
 SHRINK_RATIO = 0.8
-CURVE_KEYS = ("method", "density_n", "train_cells", "train_years", "final_train_rmse", RUNS, "wall_time_s", "source")
+CURVE_KEYS = ("method", "density_n", "train_cells", "train_years", "seed", "final_train_rmse", RUNS, "wall_time_s",
+              "source")
+#: Per-seed arrays a training record carries (cost curve, final per-cell RMSE), kept for the claims.
+ARRAY_KEYS = ("curve_runs", "curve_rmse", "cell_rmse")
 #: The training settings a soil-moisture run records and the scaling curves reuse.
-SETTING_KEYS = ("epochs", "sceua_maxn", "surrogate_rounds", "surrogate_epochs")
+SETTING_KEYS = ("epochs", "sceua_maxn", "surrogate_rounds", "surrogate_epochs", "n_seeds")
+#: The cost claim's threshold, per method and seed: this share of the way from the sparsest
+#: setting's first error to the worse of the two settings' final errors -- a level both
+#: settings reach by construction, and one SCE-UA has to work for beyond its random start.
+THRESHOLD_SHARE = 0.9
 
 
 # --------------------------------------------------------------------------- numbers
@@ -73,6 +84,10 @@ def _key(rec: Mapping) -> tuple[str, int, int]:
     return (str(rec["method"]), int(rec["density_n"]), int(rec["train_years"]))
 
 
+def _seeds_of(summary: Mapping) -> set[int]:
+    return {int(s) for s in summary.get("seeds", [])}
+
+
 def required_points(summary: Mapping) -> list[dict]:
     """Points the curves need from a soil-moisture run: dPL gA and SCE-UA at each of its
     densities with 1 training year, and dPL gA with 2 years at the sparsest density
@@ -84,9 +99,13 @@ def required_points(summary: Mapping) -> list[dict]:
 
 
 def missing_points(summary: Mapping) -> list[dict]:
-    """The :func:`required_points` that have no record in the summary's ``training`` list."""
-    have = {_key(r) for r in summary.get("training", [])}
-    return [p for p in required_points(summary) if _key(p) not in have]
+    """The :func:`required_points` that lack a record of some seed of the run in the summary's
+    ``training`` list (a point is computed for every seed at once)."""
+    seeds = _seeds_of(summary)
+    have: dict[tuple, set] = {}
+    for r in summary.get("training", []):
+        have.setdefault(_key(r), set()).add(int(r.get("seed", -1)))
+    return [p for p in required_points(summary) if not seeds or not seeds <= have.get(_key(p), set())]
 
 
 def training_settings(summary: Mapping, config: sm.SoilMoistureConfig) -> tuple[dict, str]:
@@ -98,14 +117,16 @@ def training_settings(summary: Mapping, config: sm.SoilMoistureConfig) -> tuple[
     if isinstance(recorded, Mapping) and all(isinstance(recorded.get(k), int) for k in SETTING_KEYS):
         return {k: int(recorded[k]) for k in SETTING_KEYS}, SOIL_MOISTURE
     own = {"epochs": config.training.epochs, "sceua_maxn": config.sceua_maxn,
-           "surrogate_rounds": config.surrogate_rounds, "surrogate_epochs": config.surrogate_epochs}
+           "surrogate_rounds": config.surrogate_rounds, "surrogate_epochs": config.surrogate_epochs,
+           "n_seeds": config.n_seeds}
     return own, CHAPTER
 
 
 def with_training_settings(config: sm.SoilMoistureConfig, settings: Mapping[str, Any]) -> sm.SoilMoistureConfig:
     """``config`` with the :func:`training_settings` applied."""
     return replace(config, training=replace(config.training, epochs=settings["epochs"]), sceua_maxn=settings["sceua_maxn"],
-                   surrogate_rounds=settings["surrogate_rounds"], surrogate_epochs=settings["surrogate_epochs"])
+                   surrogate_rounds=settings["surrogate_rounds"], surrogate_epochs=settings["surrogate_epochs"],
+                   n_seeds=settings.get("n_seeds") or config.n_seeds)
 
 
 def compute_points(points: Iterable[Mapping], grid, surrogate, config, *, device: str = "auto",
@@ -120,21 +141,100 @@ def compute_points(points: Iterable[Mapping], grid, surrogate, config, *, device
             settings[where] = sm.training_setting(grid, *where)
         out = sm.train_setting_method(grid, settings[where], p["method"], surrogate, config, device=device, tests=(),
                                       progress=progress)
-        records.append({**out.record, "source": CHAPTER})
-        log.info("computed %s: %s", p, out.record)
+        records.extend({**r, "source": CHAPTER} for r in out.records)
+        log.info("computed %s: %s", p, [r["final_train_rmse"] for r in out.records])
     return records
 
 
 def combine_records(summary: Mapping, computed: Sequence[Mapping]) -> list[dict]:
-    """The soil-moisture run's records (``source`` soil_moisture) plus those computed here;
-    NaN and missing numbers become None."""
+    """The soil-moisture run's records (``source`` soil_moisture) plus those computed here, one
+    per seed with its arrays (:data:`ARRAY_KEYS`); NaN and missing numbers become None."""
     out = []
     for rec, source in [(r, SOIL_MOISTURE) for r in summary.get("training", [])] + [(r, CHAPTER) for r in computed]:
-        row = {k: rec.get(k) for k in CURVE_KEYS if k != "source"}
+        row = {k: rec.get(k) for k in CURVE_KEYS + ARRAY_KEYS if k != "source"}
         for k in ("final_train_rmse", RUNS, "wall_time_s"):
             row[k] = _number(row[k])
         row["source"] = rec.get("source", source)
         out.append(row)
+    return out
+
+
+def seed_means(records: Iterable[Mapping]) -> list[dict]:
+    """One point per (method, density, training years): mean over seeds of the final training
+    RMSE, median over seeds of the runs to RMSE < 0.05 (None if any seed never reached it),
+    ``n_seeds``; no arrays."""
+    groups: dict[tuple, list] = {}
+    for r in records:
+        groups.setdefault(_key(r), []).append(r)
+    out = []
+    for rs in groups.values():
+        runs = [_number(r.get(RUNS)) for r in rs]
+        rmses = [v for v in (_number(r.get("final_train_rmse")) for r in rs) if v is not None]
+        out.append({"method": rs[0]["method"], "density_n": int(rs[0]["density_n"]), "train_cells": rs[0]["train_cells"],
+                    "train_years": int(rs[0]["train_years"]), "n_seeds": len(rs),
+                    "final_train_rmse": sum(rmses) / len(rmses) if rmses else None,
+                    RUNS: None if any(v is None for v in runs) else sorted(runs)[len(runs) // 2],
+                    "wall_time_s": _number(rs[0].get("wall_time_s")), "source": rs[0].get("source")})
+    return out
+
+
+def runs_to_level(runs: Sequence[float], error: Sequence[float], level: float) -> float | None:
+    """First cost at which the running minimum of ``error`` is at or below ``level``; None if never."""
+    best = math.inf
+    for n, e in zip(runs, error):
+        if e is not None and math.isfinite(e):
+            best = min(best, e)
+        if best <= level:
+            return float(n)
+    return None
+
+
+def cost_ratios(records: Iterable[Mapping], method: str, train_years: int = 1) -> tuple[list[int], list[float]]:
+    """Per seed, ``log(runs to the threshold at the densest density / at the sparsest)`` of
+    ``method`` (threshold: :data:`THRESHOLD_SHARE`, per seed, from both settings' curves).
+    Returns ``(seeds, log ratios)`` for the seeds that have both settings' curves."""
+    pts = [r for r in records if r["method"] == method and int(r["train_years"]) == train_years
+           and r.get("curve_runs")]
+    if not pts:
+        return [], []
+    sparse_n, dense_n = max(int(r["density_n"]) for r in pts), min(int(r["density_n"]) for r in pts)
+    by = {(int(r["density_n"]), int(r["seed"])): r for r in pts}
+    seeds, out = [], []
+    for seed in sorted({int(r["seed"]) for r in pts}):
+        sparse, dense = by.get((sparse_n, seed)), by.get((dense_n, seed))
+        if sparse is None or dense is None or sparse_n == dense_n:
+            continue
+        start, worse_end = sparse["curve_rmse"][0], max(min(sparse["curve_rmse"]), min(dense["curve_rmse"]))
+        level = worse_end + (1 - THRESHOLD_SHARE) * (start - worse_end)
+        a = runs_to_level(dense["curve_runs"], dense["curve_rmse"], level)
+        b = runs_to_level(sparse["curve_runs"], sparse["curve_rmse"], level)
+        if a and b:
+            seeds.append(seed)
+            out.append(math.log(a / b))
+    return seeds, out
+
+
+def scaling_claims(records: Sequence[Mapping], train_years: int = 1) -> dict:
+    """The scaling claims' evidence (:mod:`dplrepro.evidence`): ``cost_density`` (dPL's log
+    cost ratio densest/sparsest minus SCE-UA's, per seed) and ``rmse_density`` (dPL's final
+    per-cell training RMSE, densest minus sparsest setting, unpaired over cells). A claim
+    whose points are missing is left out (the Results page says "not run")."""
+    out = {}
+    seeds_d, dpl = cost_ratios(records, DPL, train_years)
+    seeds_s, sce = cost_ratios(records, SCEUA, train_years)
+    common = sorted(set(seeds_d) & set(seeds_s))
+    if common:
+        a = [dpl[seeds_d.index(s)] for s in common]
+        b = [sce[seeds_s.index(s)] for s in common]
+        out["cost_density"] = seed_evidence("cost_density", a, b, common, seed=common[0])
+    pts = [r for r in records if r["method"] == DPL and int(r["train_years"]) == train_years and r.get("cell_rmse")]
+    if len({int(r["density_n"]) for r in pts}) >= 2:
+        dense_n, sparse_n = min(int(r["density_n"]) for r in pts), max(int(r["density_n"]) for r in pts)
+        dense = [r["cell_rmse"] for r in sorted(pts, key=lambda r: r["seed"]) if int(r["density_n"]) == dense_n]
+        sparse = [r["cell_rmse"] for r in sorted(pts, key=lambda r: r["seed"]) if int(r["density_n"]) == sparse_n]
+        seeds = sorted({int(r["seed"]) for r in pts})
+        out["rmse_density"] = unpaired_evidence("rmse_density", np.array(dense, float), np.array(sparse, float), seeds,
+                                                seed=seeds[0])
     return out
 
 
@@ -303,19 +403,22 @@ def reading(derived: Mapping, density: Mapping[str, Sequence[Mapping]]) -> str:
 
 def chapter_summary(density: Mapping[str, Sequence[Mapping]], length: Sequence[Mapping], fraction: Sequence[Mapping],
                     pub_summary: Mapping, sm_summary: Mapping, derived: Mapping, computed: Sequence[Mapping],
-                    settings: Mapping, settings_from: str, surrogate_file: str | None, inputs: Mapping) -> dict:
+                    settings: Mapping, settings_from: str, surrogate_file: str | None, inputs: Mapping,
+                    claims: Mapping, seeds: Sequence[int]) -> dict:
     """The scaling-curves chapter's ``summary.json`` content (keys: :data:`dplrepro.results.SCHEMAS`):
     the curves' points, the PUB reference numbers, :func:`derived_numbers`, the points computed
     here with the settings used and where they came from, and which inputs were (re)made here
     (``inputs``: chapter -> :class:`dplrepro.book.ChapterInput`-like with ``describe()``)."""
     return clean_json({
+        "seeds": [int(v) for v in seeds], "claims": dict(claims), "threshold_share": THRESHOLD_SHARE,
         "density_curve": list(density[DPL]) + list(density[SCEUA]),
         "length_curve": list(length),
         "fraction_curve": list(fraction),
         "median_kge_ltf8": pub_summary["median_kge_ltf8"],
         "fraction_to_match_ltf": pub_summary["fraction_to_match_ltf"],
         "derived": dict(derived),
-        "computed_here": [{k: r[k] for k in ("method", "density_n", "train_years")} for r in computed],
+        "computed_here": list({tuple(r[k] for k in ("method", "density_n", "train_years")): {
+            k: r[k] for k in ("method", "density_n", "train_years")} for r in computed}.values()),
         "training_settings": {**settings, "from": settings_from},
         "surrogate_file": surrogate_file,
         "surrogate_same_as_soil_moisture": surrogate_file == sm_summary.get("surrogate_file"),

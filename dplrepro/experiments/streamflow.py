@@ -21,8 +21,10 @@ from ..calibrate.sceua import SceuaSettings, calibrate_process_model
 from ..data.camels_us import HYDRO_SIGNATURE_ATTRIBUTES
 from ..data.normalize import Normalizer
 from ..data.splits import TimeWindow
+from ..losses import combined_rmse_by_site, get_loss
+from ..evidence import convergence, paired_evidence
 from ..metrics import kge, nse
-from ..nets.dpl import DplModel
+from ..nets.dpl import DplModel, SeedEnsemble
 from ..nets.param_nets import GA, GZ
 from ..physics.hbv import HBV
 from ..physics.pet import pet_for_dataset
@@ -35,7 +37,8 @@ __all__ = [
     "CAMELS_ATTRIBUTES", "StreamflowConfig", "PROFILES", "add_forcing_variables", "attribute_names",
     "build_inputs", "make_dpl_model", "train_dpl", "evaluate_streamflow", "calibrate_sceua", "select_basins",
     "simulate_hbv", "untrained_prediction", "fit_normalizer", "Inputs", "SceuaCalibration", "SUMMARY_METHODS",
-    "PAPER_REFERENCE", "chapter_summary",
+    "PAPER_REFERENCE", "chapter_summary", "extra_method_name", "score_seeds", "seed_matrix", "seed_medians",
+    "streamflow_stats", "member_mean_loss",
 ]
 
 #: Static CAMELS attributes used as network inputs (no streamflow signatures: those leak
@@ -63,32 +66,38 @@ class StreamflowConfig:
     warmup: int = 365
     pet_method: str = "hargreaves"
     attributes: Sequence[str] = CAMELS_ATTRIBUTES
-    nmul: int = 16
+    nmul: int = 1                          # HBV components of every headline method (dPL and SCE-UA alike)
+    multi_nmul: int = 16                   # the labelled extra row: dPL gz with this many components
     hidden_size: int = 256
     dropout: float = 0.5
     routing: bool = True
     training: TrainConfig = field(default_factory=TrainConfig)
-    # SCE-UA baseline (per basin, HBV with one component)
+    # SCE-UA baseline (per basin, the same HBV, the same objective as dPL's training loss)
     sceua_maxn: int = 10_000
     sceua_ngs: int = 4
     sceua_kstop: int = 10
     seed: int = 0
+    n_seeds: int = 1                       # seeds (seed, seed + 1, ...) every method runs with
 
     def to_dict(self) -> dict:
         return config_dict(self)
 
+    @property
+    def seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.n_seeds)]
+
 
 PROFILES = {
     "quick": StreamflowConfig(
-        n_basins=30,
+        n_basins=30, n_seeds=3,
         train_period=TimeWindow("2001-10-01", "2004-09-30"),
         test_period=TimeWindow("1996-10-01", "1999-09-30"),
-        nmul=4,
+        multi_nmul=4,
         hidden_size=64,
         training=TrainConfig(epochs=25, batch_sites=30, window=365, warmup=365, history=365,
                                  optimizer="adam", learning_rate=3e-3, loss="rmse_combined"),
-        sceua_maxn=1500,
-        sceua_ngs=2,
+        sceua_maxn=2000,
+        sceua_ngs=4,       # more complexes: a better search for 14 parameters, and fewer sequential calls
         sceua_kstop=5,
     ),
     "full": StreamflowConfig(
@@ -176,27 +185,49 @@ def build_inputs(
     return Inputs(tensors, normalizer, sub["basin"].values, sub["time"].values, warmup)
 
 
-def make_dpl_model(kind: str, n_inputs: int, config: StreamflowConfig) -> DplModel:
-    """``kind`` = ``"gA"`` or ``"gz"``: a parameter network wrapped around HBV."""
-    hbv = HBV(nmul=config.nmul, warmup=config.warmup, routing=config.routing)
+def make_dpl_model(kind: str, n_inputs: int, config: StreamflowConfig, *, nmul: int | None = None,
+                   z_stats: tuple[float, float] = (0.0, 1.0)) -> DplModel:
+    """``kind`` = ``"gA"`` or ``"gz"``: a parameter network wrapped around HBV with ``nmul``
+    components (default ``config.nmul``). Static parameters are read after the warm-up
+    (``static_step``), so they depend on the year before a period, never on the period itself;
+    ``z_stats``: mean and std (mm/day) that standardise gz's streamflow history."""
+    nmul = config.nmul if nmul is None else int(nmul)
+    hbv = HBV(nmul=nmul, warmup=config.warmup, routing=config.routing)
     names = hbv.parameter_table.names
-    kwargs = dict(nmul=config.nmul, hidden_size=config.hidden_size, dropout=config.dropout)
+    kwargs = dict(nmul=nmul, hidden_size=config.hidden_size, dropout=config.dropout, static_step=config.warmup)
     if kind == "gA":
         net = GA(n_inputs, names, **kwargs)
     elif kind == "gz":
-        net = GZ(n_inputs, names, n_z=1, **kwargs)
+        net = GZ(n_inputs, names, n_z=1, z_mean=z_stats[0], z_std=z_stats[1], **kwargs)
     else:
         raise ValueError(f"kind must be 'gA' or 'gz', got {kind!r}")
     return DplModel(net, hbv)
 
 
+def streamflow_stats(inputs: Inputs) -> tuple[float, float]:
+    """Mean and std (mm/day) of the observed streamflow of ``inputs`` after the warm-up."""
+    q = inputs.tensors.target[inputs.first_day:]
+    return float(np.nanmean(q)), float(np.nanstd(q) + 1e-6)
+
+
 def train_dpl(kind: str, train: Inputs, config: StreamflowConfig, checkpoint_dir: Path | None = None,
-              device: str = "auto", progress: bool = True) -> Trainer:
-    """Build and train (or resume) a dPL-HBV model; returns the trainer holding it."""
-    torch.manual_seed(config.seed)
-    model = make_dpl_model(kind, train.tensors.x.shape[-1], config)
+              device: str = "auto", progress: bool = True, nmul: int | None = None,
+              seeds: Sequence[int] | None = None) -> Trainer:
+    """Build and train (or resume) dPL-HBV for every seed of ``seeds`` (default ``config.seeds``)
+    as members of one :class:`~dplrepro.nets.dpl.SeedEnsemble`; member ``k``'s network is
+    initialised with ``seeds[k]``. Returns the trainer; its predictions carry a trailing seed
+    axis (``q [time, basin, seed]``)."""
+    seeds = list(config.seeds if seeds is None else seeds)
+    nets = []
+    for s in seeds:
+        torch.manual_seed(s)
+        nets.append(make_dpl_model(kind, train.tensors.x.shape[-1], config, nmul=nmul,
+                                   z_stats=streamflow_stats(train)).parameter_network)
+    hbv = HBV(nmul=config.nmul if nmul is None else int(nmul), warmup=config.warmup, routing=config.routing)
+    model = SeedEnsemble(nets, hbv)
     tc = replace(config.training, seed=config.seed, device=device, progress=progress)
-    trainer = Trainer(model, tc, checkpoint_dir=checkpoint_dir, extra_state={"normalizer": train.normalizer.state_dict()})
+    trainer = Trainer(model, tc, checkpoint_dir=checkpoint_dir, loss_fn=SeedEnsemble.loss(get_loss(tc.loss)),
+                      extra_state={"normalizer": train.normalizer.state_dict(), "seeds": seeds})
     trainer.fit(train.tensors)
     return trainer
 
@@ -263,7 +294,9 @@ def untrained_prediction(inputs: Inputs, config: StreamflowConfig, device: str =
 
 @dataclass
 class SceuaCalibration:
-    """Per-basin SCE-UA result: physical parameters, model runs used, convergence."""
+    """Per-basin SCE-UA result for every seed: physical parameters ``{name: [seed, basin]}``,
+    model runs used and objective (combined RMSE, mm/day) ``[seed, basin]``, convergence
+    history ``[loop, seed, basin]``."""
 
     params: dict[str, np.ndarray]
     n_evaluations: np.ndarray
@@ -271,78 +304,137 @@ class SceuaCalibration:
     objective: np.ndarray
     history_f: np.ndarray
     history_n_evaluations: np.ndarray
+    seeds: list[int]
+
+    def for_seed(self, i: int) -> dict[str, np.ndarray]:
+        """The parameters of seed number ``i`` (position in :attr:`seeds`): ``{name: [basin]}``."""
+        return {k: v[i] for k, v in self.params.items()}
+
+
+def _sceua_from_file(path: Path) -> SceuaCalibration:
+    with xr.open_dataset(path) as c:
+        c = c.load()
+    names = [v.removeprefix("param_") for v in c.data_vars if v.startswith("param_")]
+    return SceuaCalibration({n: c[f"param_{n}"].values for n in names}, c["n_evaluations"].values,
+                            c["converged"].values.astype(bool), c["objective"].values, c["history_f"].values,
+                            c["history_n_evaluations"].values, [int(v) for v in c["seed"].values])
 
 
 def calibrate_sceua(train: Inputs, config: StreamflowConfig, *, cache: Path | None = None, device: str = "auto",
                     progress: bool = True) -> SceuaCalibration:
-    """Calibrate a one-component HBV per basin with batched SCE-UA, minimising 1 − NSE.
+    """Calibrate HBV (``config.nmul`` components, every component the same parameters) per basin
+    with batched SCE-UA, minimising the combined RMSE of flow and √flow -- dPL's training loss,
+    one basin at a time -- for every seed of ``config.seeds`` at once.
 
-    With ``cache`` (a NetCDF path), a finished calibration is loaded instead of rerun;
-    the file is written atomically when a calibration finishes.
+    The seeds are copies of the basins in one batched calibration, each copy with its own
+    random stream (seed ``config.seed + r`` is stream block ``r``), so the seeds cost one run.
+    With ``cache`` (a NetCDF path), a finished calibration is loaded instead of rerun; the
+    file is written atomically when a calibration finishes.
     """
     if cache is not None and Path(cache).exists():
-        with xr.open_dataset(cache) as c:
-            c = c.load()
-        names = [v.removeprefix("param_") for v in c.data_vars if v.startswith("param_")]
-        return SceuaCalibration({n: c[f"param_{n}"].values for n in names}, c["n_evaluations"].values,
-                                c["converged"].values.astype(bool), c["objective"].values,
-                                c["history_f"].values, c["history_n_evaluations"].values)
+        return _sceua_from_file(Path(cache))
     dev = resolve_device(device)
-    first = train.first_day
-    model = HBV(nmul=1, warmup=first, routing=config.routing)
-    forcing = _hbv_forcing(train, dev)
-    obs = torch.as_tensor(train.tensors.target[first:], dtype=torch.float32, device=dev)
-
-    def one_minus_nse(sim: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
-        return 1.0 - nse(sim, o, axis=0)
-
+    first, n_basins, seeds = train.first_day, train.tensors.n_sites, config.seeds
+    k = len(seeds)
+    model = HBV(nmul=config.nmul, warmup=first, routing=config.routing)
+    forcing = {name: v.repeat(1, k) for name, v in _hbv_forcing(train, dev).items()}   # [time, seed*basin]
+    obs = torch.as_tensor(train.tensors.target[first:], dtype=torch.float32, device=dev).repeat(1, k)
     settings = SceuaSettings(ngs=config.sceua_ngs, maxn=config.sceua_maxn, kstop=config.sceua_kstop, seed=config.seed)
-    cal = calibrate_process_model(model, forcing, obs, model.parameter_table, one_minus_nse, settings,
-                                  param_transform=lambda name, v: v.reshape(-1, 1).to(torch.float32),
-                                  progress=progress)
+    nmul = config.nmul
+    cal = calibrate_process_model(model, forcing, obs, model.parameter_table, combined_rmse_by_site, settings,
+                                  param_transform=lambda name, v: v.reshape(-1, 1).expand(-1, nmul).contiguous().to(torch.float32),
+                                  streams=torch.arange(k * n_basins), progress=progress)
     r = cal.result
+
+    def by_seed(t: torch.Tensor) -> np.ndarray:   # [..., seed*basin] -> [..., seed, basin]
+        a = t.detach().cpu().numpy()
+        return a.reshape(a.shape[:-1] + (k, n_basins))
+
     out = SceuaCalibration(
-        params={k: v.detach().cpu().numpy().astype(np.float64) for k, v in cal.params.items()},
-        n_evaluations=r.n_evaluations.cpu().numpy(), converged=r.converged.cpu().numpy(),
-        objective=r.f.cpu().numpy(), history_f=r.history_f.cpu().numpy(),
-        history_n_evaluations=r.history_n_evaluations.cpu().numpy(),
+        params={name: by_seed(v.reshape(-1)).astype(np.float64) for name, v in cal.params.items()},
+        n_evaluations=by_seed(r.n_evaluations), converged=by_seed(r.converged), objective=by_seed(r.f),
+        history_f=by_seed(r.history_f), history_n_evaluations=by_seed(r.history_n_evaluations), seeds=list(seeds),
     )
     if cache is not None:
+        sb, lsb = ("seed", "basin"), ("loop", "seed", "basin")
         ds = xr.Dataset(
-            {f"param_{k}": ("basin", v) for k, v in out.params.items()}
-            | {"n_evaluations": ("basin", out.n_evaluations), "converged": ("basin", out.converged.astype(np.int8)),
-               "objective": ("basin", out.objective), "history_f": (("loop", "basin"), out.history_f),
-               "history_n_evaluations": (("loop", "basin"), out.history_n_evaluations)},
-            coords={"basin": train.basins},
-            attrs={"objective": "1 - NSE over the training period", "settings": json.dumps(asdict(settings))},
+            {f"param_{k_}": (sb, v) for k_, v in out.params.items()}
+            | {"n_evaluations": (sb, out.n_evaluations), "converged": (sb, out.converged.astype(np.int8)),
+               "objective": (sb, out.objective), "history_f": (lsb, out.history_f),
+               "history_n_evaluations": (lsb, out.history_n_evaluations)},
+            coords={"basin": train.basins, "seed": list(seeds)},
+            attrs={"objective": "combined RMSE of flow and sqrt(flow) over the training period (dPL's loss)",
+                   "settings": json.dumps(asdict(settings))},
         )
         with atomic_path(cache) as tmp:
             ds.to_netcdf(tmp)
     return out
 
 
-#: The chapter's method names -> their suffix in the summary keys (``median_nse_<suffix>``).
+#: The chapter's headline method names -> their suffix in the summary keys (``median_nse_<suffix>``).
 SUMMARY_METHODS = {"dPL-HBV gA": "dpl_ga", "dPL-HBV gz": "dpl_gz", "SCE-UA HBV": "sceua"}
 #: The paper's CAMELS numbers (VIC; median test NSE over 531 basins).
 PAPER_REFERENCE = {"vic_dpl_gz_median_nse": 0.44, "vic_mpr_median_nse": 0.32}
 
 
-def chapter_summary(n_basins: int, config: StreamflowConfig, scores: dict[str, pd.DataFrame], dpl: Trainer,
-                    sceua: SceuaCalibration, timings: dict[str, float]) -> dict:
-    """The CAMELS chapter's ``summary.json`` content (keys: :data:`dplrepro.results.SCHEMAS`):
-    median test NSE/KGE per method and of the untrained gA, cost (forward runs per basin of the
-    dPL ``dpl`` trainer, SCE-UA's median model runs per basin) and wall times in s."""
+def extra_method_name(config: StreamflowConfig) -> str:
+    """The labelled extra row: dPL gz with ``config.multi_nmul`` HBV components (first seed only)."""
+    return f"extra: dPL-HBV gz, {config.multi_nmul} components (seed {config.seeds[0]})"
+
+
+def score_seeds(sims: Sequence[np.ndarray], obs: np.ndarray, basins: np.ndarray, seeds: Sequence[int]) -> pd.DataFrame:
+    """:func:`evaluate_streamflow` of each seed's simulation ``[time, basin]``, stacked with a ``seed`` column."""
+    return pd.concat([evaluate_streamflow(q, obs, basins).assign(seed=int(s)).reset_index()
+                      for q, s in zip(sims, seeds)], ignore_index=True)
+
+
+def seed_matrix(scores: pd.DataFrame, metric: str = "nse") -> np.ndarray:
+    """``[seed, basin]`` array of one metric from :func:`score_seeds`' table (basins in order of first appearance)."""
+    return scores.pivot(index="seed", columns="basin", values=metric)[scores["basin"].unique()].values
+
+
+def seed_medians(scores: pd.DataFrame, metric: str = "nse") -> float:
+    """Median over basins of the seed-mean ``metric``."""
+    return float(np.nanmedian(np.nanmean(seed_matrix(scores, metric), axis=0)))
+
+
+def member_mean_loss(trainer: Trainer) -> np.ndarray:
+    """Training loss per epoch of a :func:`train_dpl` trainer, averaged over its seed members."""
+    return np.asarray(trainer.history.loss) / trainer.model.n_members
+
+
+def chapter_summary(n_basins: int, config: StreamflowConfig, scores: dict[str, pd.DataFrame],
+                    dpl: dict[str, Trainer], sceua: SceuaCalibration, timings: dict[str, float]) -> dict:
+    """The CAMELS chapter's ``summary.json`` content (keys: :data:`dplrepro.results.SCHEMAS`).
+
+    ``scores``: method -> :func:`score_seeds` table (the headline methods of
+    :data:`SUMMARY_METHODS`, ``"untrained gA"`` and optionally the extra row); ``dpl``:
+    ``"gA"``/``"gz"`` -> the :func:`train_dpl` trainer of every seed. Medians are over basins of the seed-mean score;
+    the claim is the paired difference gz − SCE-UA in test NSE over basins; convergence of
+    every method's curve (training loss, SCE-UA's objective: the same combined RMSE)."""
+    seeds = config.seeds
+    gz, sce = (seed_matrix(scores[m]) for m in ("dPL-HBV gz", "SCE-UA HBV"))
+    hist_f = np.nanmedian(sceua.history_f.reshape(sceua.history_f.shape[0], -1), axis=1)
+    extra = extra_method_name(config)
     summary = {
-        "n_basins": int(n_basins),
+        "n_basins": int(n_basins), "seeds": list(seeds),
+        "claims": {"camels": paired_evidence("camels", gz, sce, seeds, seed=config.seed)},
         "train_period": config.train_period.to_json(), "test_period": config.test_period.to_json(),
-        "median_nse_untrained_ga": float(scores["untrained gA"]["nse"].median()),
+        "nmul": int(config.nmul), "objective": "combined RMSE of flow and sqrt(flow) (dPL's loss = SCE-UA's objective)",
+        "median_nse_untrained_ga": seed_medians(scores["untrained gA"]),
+        "median_nse_extra_multi": seed_medians(scores[extra]) if extra in scores else None,
+        "extra_method": extra,
         "epochs": int(config.training.epochs),
-        "forward_runs_per_basin_dpl": float(dpl.history.forward_runs_per_site[-1]),
+        "forward_runs_per_basin_dpl": float(dpl["gA"].history.forward_runs_per_site[-1]),
         "model_runs_per_basin_sceua": float(np.median(sceua.n_evaluations)),
+        "sceua_budget": {"maxn": int(config.sceua_maxn), "ngs": int(config.sceua_ngs), "kstop": int(config.sceua_kstop),
+                         "converged_fraction": float(np.mean(sceua.converged))},
+        "convergence": {**{f"dPL-HBV {kind}": convergence(member_mean_loss(trainer)) for kind, trainer in dpl.items()},
+                        "SCE-UA HBV": convergence(hist_f)},
         "wall_time_s": {k: round(v, 1) for k, v in timings.items()},
         "paper_reference": PAPER_REFERENCE,
     }
     for name, suffix in SUMMARY_METHODS.items():
         for metric in ("nse", "kge"):
-            summary[f"median_{metric}_{suffix}"] = float(scores[name][metric].median())
+            summary[f"median_{metric}_{suffix}"] = seed_medians(scores[name], metric)
     return summary

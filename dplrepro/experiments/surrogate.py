@@ -32,8 +32,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..data.splits import TimeWindow, density_mask
+from ..data.splits import SMAP_TRAIN_1Y, TimeWindow, density_mask
 from ..losses import rmse_loss
+from ..evidence import paired_evidence
 from ..metrics import corr, rmse
 from ..nets.lstm_surrogate import LSTMSurrogate
 from ..physics.parameters import ParameterSpec, ParameterTable
@@ -48,7 +49,7 @@ __all__ = [
     "SurrogateConfig", "latin_hypercube", "sample_around", "run_process_model", "make_surrogate",
     "train_surrogate", "evaluate_surrogate", "fit_cell_parameters", "build_surrogate", "SurrogateReport",
     "SurrogateExperiment", "PROFILES", "save_surrogate", "load_surrogate", "obtain_surrogate", "SurrogateBundle",
-    "PAPER_REFERENCE_CORR", "chapter_summary",
+    "PAPER_REFERENCE_CORR", "chapter_summary", "REFINE_DENSITIES", "refinement_cells", "fresh_heldout_scores",
 ]
 
 
@@ -223,17 +224,27 @@ def build_surrogate(
     device: str = "auto",
     progress: bool = True,
     on_round: Callable[[int, LSTMSurrogate], None] | None = None,
+    refine_cells: np.ndarray | None = None,
+    heldout_source: np.ndarray | None = None,
 ) -> SurrogateReport:
     """Round 0 + ``config.rounds`` refinement rounds; returns the surrogate and its scores.
 
     ``forcing``: ``{name: [time, cell]}`` including the spin-up; ``obs``: observations
     ``[time - warmup, cell]`` of ``config.outputs[0]`` used only to locate the best
-    parameters for refinement. Held-out cells never enter training.
+    parameters for refinement, and only at ``refine_cells`` (default: the training cells);
+    pass observations that no later test scores (NaN elsewhere). Held-out cells never
+    enter training, and their observations are never read: their "near calibrated"
+    evaluation sets are drawn around the estimate of the refinement cell
+    ``heldout_source[i]`` (an index into ``refine_cells``; default the first).
     """
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     table = process_model.parameter_table
     d = len(table)
+    refine_cells = np.asarray(train_cells if refine_cells is None else refine_cells)
+    if refine_cells.size == 0 and config.rounds > 0:
+        raise ValueError("no refinement cells: the surrogate needs cells whose observations it may use")
+    heldout_source = (np.zeros(len(heldout_cells), int) if heldout_source is None else np.asarray(heldout_source))
 
     k = config.samples_per_cell
     cell = np.repeat(train_cells, k)
@@ -265,20 +276,17 @@ def build_surrogate(
         if r == config.rounds:
             break
         # refine: best estimates through the current surrogate, sample around them
-        train_forcing = {n: v[:, train_cells] for n, v in forcing.items()}
-        best = fit_cell_parameters(surrogate, train_forcing, obs[:, train_cells], first,
+        refine_forcing = {n: v[:, refine_cells] for n, v in forcing.items()}
+        best = fit_cell_parameters(surrogate, refine_forcing, obs[:, refine_cells], first,
                                    steps=config.calibration_steps, seed=config.seed + r)
         spread = config.refine_spread[min(r, len(config.refine_spread) - 1)]
         new_unit = sample_around(best, config.refine_samples_per_cell, spread, rng).reshape(-1, d)
-        new_cell = np.repeat(train_cells, config.refine_samples_per_cell)
+        new_cell = np.repeat(refine_cells, config.refine_samples_per_cell)
         new_runs = run_process_model(process_model, forcing, new_cell, new_unit, config.outputs, device="cpu")
         cell, unit = np.concatenate([cell, new_cell]), np.concatenate([unit, new_unit])
         runs = {o: np.concatenate([runs[o], new_runs[o]], axis=1) for o in config.outputs}
-        # held-out parameter sets near the held-out cells' own best estimates, too
-        h_forcing = {n: v[:, heldout_cells] for n, v in forcing.items()}
-        h_best = fit_cell_parameters(surrogate, h_forcing, obs[:, heldout_cells], first,
-                                     steps=config.calibration_steps, seed=config.seed + 100 + r)
-        near = sample_around(h_best, 1, spread, rng).reshape(-1, d)
+        # held-out parameter sets near calibrated values: around the nearest refinement cell's estimate
+        near = sample_around(best[heldout_source], 1, spread, rng).reshape(-1, d)
         near_runs = run_process_model(process_model, forcing, heldout_cells, near, config.outputs, device="cpu")
         h_cell, h_unit = np.concatenate([h_cell, heldout_cells]), np.concatenate([h_unit, near])
         h_runs = {o: np.concatenate([h_runs[o], near_runs[o]], axis=1) for o in config.outputs}
@@ -303,6 +311,7 @@ class SurrogateExperiment:
     period_end: str = "2016-03-31"
     train_density: int = 4        # training cells: one per n×n block (n=4 ~ the paper's s16)
     n_heldout_cells: int = 20
+    n_seeds: int = 3              # surrogates built with seeds seed, seed + 1, ... (the claim's seeds)
     build: SurrogateConfig = field(default_factory=SurrogateConfig)
 
 
@@ -313,7 +322,7 @@ PROFILES = {
         training=TrainConfig(epochs=20, batch_sites=96, window=365, warmup=365, loss="rmse", optimizer="adam",
                           learning_rate=5e-3, output="y"))),
     "full": SurrogateExperiment(
-        period_end="2017-03-31", train_density=1, n_heldout_cells=60,
+        period_end="2017-03-31", train_density=1, n_heldout_cells=60, n_seeds=1,
         build=SurrogateConfig(
             samples_per_cell=16, refine_samples_per_cell=8, rounds=4, hidden_size=256, refine_epochs=30,
             calibration_steps=300,
@@ -358,60 +367,110 @@ class SurrogateBundle:
     heldout_cells: np.ndarray
     cache: object  # Path of the saved surrogate
     loaded_from_cache: bool
+    refine_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+
+#: Soil-moisture training densities whose training cells (all of them) may lend the surrogate's
+#: refinement their SMAP observations: a refinement cell is a training cell at every one of them.
+REFINE_DENSITIES = (2, 4)
+
+
+def refinement_cells(grid, train_cells: np.ndarray) -> np.ndarray:
+    """The training cells that are training cells at every density of :data:`REFINE_DENSITIES`,
+    so that no soil-moisture test cell's observations ever steer the surrogate."""
+    row, col = grid["row"].values, grid["col"].values
+    every = np.logical_and.reduce([density_mask(row, col, n) for n in REFINE_DENSITIES])
+    return np.asarray([c for c in train_cells if every[c]], dtype=int)
 
 
 def obtain_surrogate(grid, data_source: str, experiment: SurrogateExperiment, build: SurrogateConfig, out_dir,
-                     *, device: str = "auto", progress: bool = True) -> SurrogateBundle:
+                     *, device: str = "auto", progress: bool = True, cells_seed: int | None = None) -> SurrogateBundle:
     """Build the surrogate for ``grid`` or load it from ``out_dir`` if built before with the same settings.
 
     The cache key hashes the build settings, the period, the cells and the data source,
-    so the surrogate chapter and the soil-moisture chapter share one surrogate.
+    so the surrogate chapter and the soil-moisture chapter share one surrogate. Held-out
+    cells are drawn with ``cells_seed`` (default ``build.seed``), so surrogates of several
+    seeds can share them. Refinement reads SMAP only at :func:`refinement_cells` and only in
+    the 1-year training period :data:`~dplrepro.data.splits.SMAP_TRAIN_1Y`.
     """
     period = TimeWindow(experiment.period_start, experiment.period_end)
-    train_cells = np.flatnonzero(density_mask(grid["row"].values, grid["col"].values, experiment.train_density))
-    rng = np.random.default_rng(build.seed)
+    row, col = grid["row"].values, grid["col"].values
+    train_cells = np.flatnonzero(density_mask(row, col, experiment.train_density))
+    rng = np.random.default_rng(build.seed if cells_seed is None else cells_seed)
     others = np.setdiff1d(np.arange(grid.sizes["cell"]), train_cells)
+    if others.size == 0:
+        raise ValueError(f"train_density={experiment.train_density} leaves no held-out cells; use a sparser density")
     heldout_cells = np.sort(rng.choice(others, min(experiment.n_heldout_cells, others.size), replace=False))
+    refine = refinement_cells(grid, train_cells)
+    nearest = np.argmin((row[heldout_cells, None] - row[None, refine]) ** 2
+                        + (col[heldout_cells, None] - col[None, refine]) ** 2, axis=1) if refine.size else None
     normalizer = fit_grid_normalizer(period.select(grid).isel(cell=train_cells))
     inputs = build_grid_inputs(grid, period, normalizer, build.warmup)
     key = config_hash({"build": asdict(build), "period": [period.start, period.end], "train": train_cells.tolist(),
-                       "heldout": heldout_cells.tolist(), "data": data_source})
+                       "heldout": heldout_cells.tolist(), "refine": refine.tolist(), "refine_window": "SMAP_TRAIN_1Y",
+                       "data": data_source})
     out_dir = Path(out_dir)
     cache, report_path = out_dir / f"surrogate-{key}.pt", out_dir / f"surrogate-{key}.json"
     if cache.exists() and report_path.exists():
         saved = json.loads(report_path.read_text())
         return SurrogateBundle(load_surrogate(cache), saved["rounds"], saved["timing"], train_cells, heldout_cells,
-                               cache, True)
+                               cache, True, refine)
     process = VICStyle(warmup=build.warmup, fixed=VICStyle.DEFAULT_FIXED)
-    smap = inputs.tensors.target[inputs.first_day:]
+    smap = inputs.tensors.target[inputs.first_day:].copy()
+    dates = pd.DatetimeIndex(inputs.time)
+    in_train = (dates >= pd.Timestamp(SMAP_TRAIN_1Y.start)) & (dates <= pd.Timestamp(SMAP_TRAIN_1Y.end))
+    smap[~np.asarray(in_train)] = np.nan   # never the test year
     report = build_surrogate(process, inputs.tensors.forcing, smap, train_cells, heldout_cells, build, device=device,
-                             progress=progress)
+                             progress=progress, refine_cells=refine, heldout_source=nearest)
     timing = {"process_seconds_per_run": report.process_seconds_per_run,
               "surrogate_seconds_per_run": report.surrogate_seconds_per_run}
     save_surrogate(report.surrogate, cache)
     write_json_atomic(report_path, {"rounds": report.rounds, "timing": timing})
-    return SurrogateBundle(report.surrogate, report.rounds, timing, train_cells, heldout_cells, cache, False)
+    return SurrogateBundle(report.surrogate, report.rounds, timing, train_cells, heldout_cells, cache, False, refine)
 
 
 #: The paper's median correlation of the surrogate with VIC (surface soil moisture).
 PAPER_REFERENCE_CORR = 0.92
 
 
-def chapter_summary(bundle: SurrogateBundle, build: SurrogateConfig, scores: Mapping[str, np.ndarray]) -> dict:
+def fresh_heldout_scores(surrogates: Sequence[LSTMSurrogate], process_model: nn.Module, forcing, heldout_cells,
+                         seed: int, per_cell: int = 3) -> list[dict[str, np.ndarray]]:
+    """Every surrogate's :func:`evaluate_surrogate` scores on ONE fresh held-out test: the
+    held-out cells, ``per_cell`` Latin-hypercube parameter sets each over the whole space
+    (drawn with ``seed``), so the scores of several seeds are paired site by site."""
+    rng = np.random.default_rng(seed)
+    cell = np.repeat(heldout_cells, per_cell)
+    unit = latin_hypercube(cell.size, len(process_model.parameter_table), rng)
+    truth = run_process_model(process_model, forcing, cell, unit, surrogates[0].output_names)
+    return [evaluate_surrogate(s, forcing, cell, unit, truth) for s in surrogates]
+
+
+def chapter_summary(bundles: Sequence[SurrogateBundle], build: SurrogateConfig,
+                    scores: Sequence[Mapping[str, np.ndarray]], seeds: Sequence[int]) -> dict:
     """The surrogate chapter's ``summary.json`` content (keys: :data:`dplrepro.results.SCHEMAS`):
-    median held-out correlation and RMSE (m3/m3) of ``scores`` (:func:`evaluate_surrogate` on
-    fresh parameters), the rounds, cells, process runs and seconds per run of ``bundle``."""
+    the claim (median held-out correlation vs 0.90, over virtual sites and seeds), medians of
+    the seed-mean held-out correlation and RMSE (m3/m3) of ``scores``
+    (:func:`fresh_heldout_scores`, one per seed), the first seed's rounds, cells, process runs
+    and seconds per run."""
+    bundle = bundles[0]
+    corr_sm = np.stack([sc["sm_surface_corr"] for sc in scores])
+    mean = lambda key: np.nanmean(np.stack([sc[key] for sc in scores]), axis=0)  # noqa: E731
     return {
-        "surrogate_median_corr": float(np.nanmedian(scores["sm_surface_corr"])),
-        "surrogate_median_rmse": float(np.nanmedian(scores["sm_surface_rmse"])),
-        "surrogate_median_corr_et": float(np.nanmedian(scores["et_corr"])),
+        "seeds": [int(s) for s in seeds],
+        "claims": {"surrogate": paired_evidence("surrogate", corr_sm, None, seeds, seed=int(seeds[0]))},
+        "surrogate_median_corr": float(np.nanmedian(mean("sm_surface_corr"))),
+        "surrogate_median_rmse": float(np.nanmedian(mean("sm_surface_rmse"))),
+        "surrogate_median_corr_et": float(np.nanmedian(mean("et_corr"))),
+        "surrogate_median_corr_per_seed": [float(np.nanmedian(sc["sm_surface_corr"])) for sc in scores],
         "rounds": int(build.rounds),
         "per_round": pd.DataFrame(bundle.rounds).to_dict(orient="records"),
         "n_train_cells": int(bundle.train_cells.size),
         "n_heldout_cells": int(bundle.heldout_cells.size),
+        "n_refine_cells": int(bundle.refine_cells.size),
         "n_process_runs": int(bundle.rounds[-1]["n_runs"]),
         "process_seconds_per_run": bundle.timing["process_seconds_per_run"],
         "surrogate_seconds_per_run": bundle.timing["surrogate_seconds_per_run"],
         "surrogate_file": bundle.cache.name,
+        "surrogate_files": [b.cache.name for b in bundles],
         "paper_reference_corr": PAPER_REFERENCE_CORR,
     }

@@ -36,6 +36,9 @@ class GA(nn.Module):
     dynamic: names of parameters returned as time series ``[time, site, nmul]``;
         the others are static ``[site, nmul]``.
     static_from: ``"last"`` (last time step) or ``"mean"`` (window mean) for static ones.
+    static_step: if set, static parameters are read at this step (days of input read, e.g.
+        the warm-up length) instead of the last one: a function of the first ``static_step``
+        days only, so a test period's length and forcing never change them.
     """
 
     def __init__(
@@ -47,11 +50,15 @@ class GA(nn.Module):
         hidden_size: int = 256,
         dynamic: Sequence[str] = (),
         static_from: str = "last",
+        static_step: int | None = None,
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
         if static_from not in ("last", "mean"):
             raise ValueError(f"static_from must be 'last' or 'mean', got {static_from!r}")
+        if static_step is not None and (static_step < 1 or static_from != "last"):
+            raise ValueError(f"static_step must be >= 1 and needs static_from='last', got {static_step!r}, "
+                             f"{static_from!r}")
         unknown = set(dynamic) - set(param_names)
         if unknown:
             raise ValueError(f"dynamic parameters {sorted(unknown)} are not among {list(param_names)}")
@@ -59,6 +66,7 @@ class GA(nn.Module):
         self.dynamic = tuple(dynamic)
         self.nmul = nmul
         self.static_from = static_from
+        self.static_step = static_step
         self.input_layer = nn.Linear(n_inputs, hidden_size)
         self.lstm = nn.LSTM(hidden_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
@@ -75,10 +83,22 @@ class GA(nn.Module):
     def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         if z is not None:
             raise ValueError("GA takes no observation history; use GZ")
-        return self._split(self.encode(x))
+        return self._split(self.encode(self._read(x)))
+
+    def _read(self, x: torch.Tensor) -> torch.Tensor:
+        """The part of ``x`` the network needs: all of it, or the first ``static_step`` days when
+        every parameter is static and read there."""
+        if self.static_step is None:
+            return x
+        if x.shape[0] < self.static_step:
+            raise ValueError(f"input has {x.shape[0]} days; static parameters are read at day {self.static_step}")
+        return x if self.dynamic else x[: self.static_step]
 
     def _split(self, unit: torch.Tensor) -> dict[str, torch.Tensor]:
-        static = unit[-1] if self.static_from == "last" else unit.mean(dim=0)
+        if self.static_step is not None:
+            static = unit[self.static_step - 1]
+        else:
+            static = unit[-1] if self.static_from == "last" else unit.mean(dim=0)
         return {
             name: (unit[:, :, i] if name in self.dynamic else static[:, i])
             for i, name in enumerate(self.param_names)
@@ -88,18 +108,25 @@ class GA(nn.Module):
 class ObservationEncoder(nn.Module):
     """Encode a past observation window ``z [time_z, site, n_z]`` (NaN = missing) to a vector.
 
-    Missing values are replaced by 0 and a 0/1 availability channel is added, so the
-    encoder sees gaps explicitly; the LSTM's last hidden state is the encoding.
+    Observations are standardised with ``mean`` and ``std`` (the training sites' and
+    period's statistics, in the observations' units; stored with the weights), missing
+    values are replaced by 0 and a 0/1 availability channel is added, so the encoder sees
+    gaps explicitly; the LSTM's last hidden state is the encoding.
     """
 
-    def __init__(self, n_z: int = 1, hidden_size: int = 32) -> None:
+    def __init__(self, n_z: int = 1, hidden_size: int = 32, mean: float = 0.0, std: float = 1.0) -> None:
         super().__init__()
+        if not std > 0:
+            raise ValueError(f"std of the observation history must be > 0, got {std!r}")
         self.lstm = nn.LSTM(2 * n_z, hidden_size)
         self.hidden_size = hidden_size
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() == 2:
             z = z.unsqueeze(-1)
+        z = (z - self.mean) / self.std
         present = torch.isfinite(z)
         filled = torch.where(present, z, torch.zeros_like(z))
         _, (h, _) = self.lstm(torch.cat([filled, present.to(z.dtype)], dim=-1))
@@ -109,14 +136,16 @@ class ObservationEncoder(nn.Module):
 class GZ(GA):
     """gz: gA plus an encoding of a past observation window of the target variable."""
 
-    def __init__(self, n_inputs: int, param_names: Sequence[str], *, n_z: int = 1, z_hidden_size: int = 32, **kwargs):
+    def __init__(self, n_inputs: int, param_names: Sequence[str], *, n_z: int = 1, z_hidden_size: int = 32,
+                 z_mean: float = 0.0, z_std: float = 1.0, **kwargs):
         super().__init__(n_inputs + z_hidden_size, param_names, **kwargs)
-        self.z_encoder = ObservationEncoder(n_z, z_hidden_size)
+        self.z_encoder = ObservationEncoder(n_z, z_hidden_size, z_mean, z_std)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         if z is None:
             raise ValueError("GZ needs an observation history z [time_z, site, n_z]")
         code = self.z_encoder(z)  # [site, hidden]
+        x = self._read(x)
         x = torch.cat([x, code.unsqueeze(0).expand(x.shape[0], -1, -1)], dim=-1)
         return self._split(self.encode(x))
 
