@@ -7,12 +7,15 @@ import pytest
 
 @pytest.mark.slow
 def test_et_twin_chapter_scores_unseen_et_and_parameter_recovery(run_quick_chapter, smap_path):
-    out, s = run_quick_chapter("evapotranspiration", {"data_source": "real", "density": 4, "epochs": 15, "sceua_maxn": 200})
-    assert s["twin_experiment"] is True and s["n_train_cells"] == 41
-    for key in ("et_corr_dpl_gz", "et_corr_sceua", "et_nse_dpl_gz", "et_nse_sceua"):
-        assert -1 <= s[key] <= 1, (key, s[key])
-    # ET follows the (fixed) PET cycle: every calibration reproduces its timing
-    assert s["et_corr_dpl_gz"] > 0.8 and s["et_corr_sceua"] > 0.8
+    out, s = run_quick_chapter("evapotranspiration", {"data_source": "real", "density": 4, "epochs": 15,
+                                                      "sceua_maxn": 200, "n_seeds": 2})
+    assert s["twin_experiment"] is True and s["n_train_cells"] == 41 and s["seeds"] == [0, 1]
+    # calibrated on soil moisture only: SCE-UA's unseen ET beats the mid-range default's (it could lose)
+    assert s["et_nse_sceua"] > s["et_nse_default"], s
+    for key in ("et", "et_corr"):
+        c = s["claims"][key]
+        assert c["a"] == "dPL gz" and c["b"] == "SCE-UA" and c["seeds"] == [0, 1] and c["n_sites"] <= 41
+        assert c["interval"][0] <= c["difference"] <= c["interval"][1]
     rec = s["recovery"]
     assert set(rec) == {"dPL gA", "dPL gz", "SCE-UA"}
     assert set(rec["SCE-UA"]) == {"INFILT", "Ds", "Dsmax", "Ws", "EXPT_1", "EXPT_2", "EXPT_3", "DEPTH_1", "DEPTH_2",

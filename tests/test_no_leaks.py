@@ -15,7 +15,7 @@ from dplrepro.nets.param_nets import ObservationEncoder
 from dplrepro.train import SiteTensors
 
 
-def _inputs(n_time=20, first=8, n_cells=3):
+def _inputs(n_time=800, first=365, n_cells=3):
     target = np.arange(n_time * n_cells, dtype=np.float32).reshape(n_time, n_cells)
     target[:3] = np.nan
     tensors = SiteTensors(x=np.zeros((n_time, n_cells, 2), np.float32),
@@ -26,23 +26,24 @@ def _inputs(n_time=20, first=8, n_cells=3):
 def test_gz_training_history_leaves_the_loss():
     inp = _inputs()
     out = sm.with_gz_history(inp, training=True, days=5)
-    np.testing.assert_array_equal(out.tensors.z, inp.tensors.target[8:13])
-    assert np.isnan(out.tensors.target[8:13]).all()                       # history days: no loss
-    np.testing.assert_array_equal(out.tensors.target[13:], inp.tensors.target[13:])
-    assert not np.isnan(inp.tensors.target[8:13]).any()                   # the input is not changed
+    np.testing.assert_array_equal(out.tensors.z, inp.tensors.target[365:370])
+    assert np.isnan(out.tensors.target[365:370]).all()                     # history days: no loss
+    np.testing.assert_array_equal(out.tensors.target[370:], inp.tensors.target[370:])
+    assert not np.isnan(inp.tensors.target[365:370]).any()                 # the input is not changed
     with pytest.raises(ValueError, match="no loss days"):
-        sm.with_gz_history(inp, training=True, days=12)
+        sm.with_gz_history(inp, training=True, days=435)
 
 
 def test_gz_test_history_precedes_the_scored_period():
-    inp = _inputs()
+    inp = _inputs(n_time=400, first=370)
     out = sm.with_gz_history(inp, training=False, days=5)
-    np.testing.assert_array_equal(out.tensors.z, inp.tensors.target[3:8])  # the 5 days before day 8
+    # the first 5 days of the 365 before the scored period (day 370): days 5..9, never scored
+    np.testing.assert_array_equal(out.tensors.z, inp.tensors.target[5:10])
     np.testing.assert_array_equal(out.tensors.target, inp.tensors.target)  # the whole period is scored
-    with pytest.raises(ValueError, match="fewer than"):
-        sm.with_gz_history(inp, training=False, days=9)
-    blind = _inputs()
-    blind.tensors.target[:8] = np.nan
+    with pytest.raises(ValueError, match="365 days before"):
+        sm.with_gz_history(_inputs(n_time=400, first=300), training=False, days=5)
+    blind = _inputs(n_time=400, first=370)
+    blind.tensors.target[:370] = np.nan
     with pytest.raises(ValueError, match="no observation"):
         sm.with_gz_history(blind, training=False, days=5)
 

@@ -209,13 +209,31 @@ def test_stack_columns_lines_up_members_basins_and_data(toy_basins):
     np.testing.assert_array_equal(tensors.target[:, j], sel["qobs"].values)
     np.testing.assert_array_equal(tensors.forcing["pet"][:, j], sel["pet"].values)
     a = toy_basins["attr_a"].values
-    np.testing.assert_allclose(tensors.x[0, j, 1], (a[int(b[1:])] - a.mean()) / a.std(), rtol=1e-5)
+    member = members[int(tensors.x[0, j, 0])]
+    train_a = a[[int(t[1:]) for t in member.train]]   # the member's TRAINING basins' statistics only
+    np.testing.assert_allclose(tensors.x[0, j, 1], (a[int(b[1:])] - train_a.mean()) / train_a.std(), rtol=1e-5)
     assert np.isfinite(tensors.x).all()  # the missing attr_b values became 0 (the mean)
     assert (tensors.x[0, cols["basin"].isin(["b00", "b05"]).values, 2] == 0).all()
     one, _ = pub.stack_columns(toy_basins, members[:1], "train", period, ("a", "b"), warmup=100)
     assert one.x.shape[-1] == 2  # a single member needs no id column
     with pytest.raises(ValueError, match="warm-up"):
         pub.stack_columns(toy_basins, members, "train", TimeWindow("2000-02-01", "2000-12-31"), ("a",), warmup=100)
+
+
+def test_a_test_basin_never_shapes_the_attribute_scaling(toy_basins):
+    """An extreme attribute value in a held-out basin changes no training column's input."""
+    members = pub.make_members(toy_basins, 2, (1.0,), seed=0)
+    period = TimeWindow("2001-01-01", "2001-12-31")
+    before, _ = pub.stack_columns(toy_basins, members, "train", period, ("a",), warmup=100)
+    held = members[0].test[0]
+    edited = toy_basins.copy(deep=True)
+    edited["attr_a"].loc[{"basin": held}] = 1e6
+    after, cols = pub.stack_columns(edited, members, "train", period, ("a",), warmup=100)
+    rows = (cols["member"] == members[0].index).values
+    np.testing.assert_array_equal(after.x[0, rows], before.x[0, rows])
+    seeds = pub.make_seed_members(toy_basins, 2, (1.0,), seeds=[0, 1])
+    n = len(members)   # one member per (group, fold) and seed
+    assert [m.seed for m in seeds] == [0] * n + [1] * n and [m.index for m in seeds] == list(range(2 * n))
 
 
 def test_fraction_to_match_picks_the_smallest_fraction_reaching_the_target():

@@ -44,6 +44,7 @@ from ..data.paths import data_dir
 from ..data.sources import DataChoice
 from ..data.splits import TimeWindow, pub_folds, subsample_basins
 from ..data.twin import make_virtual_basins
+from ..evidence import paired_evidence
 from ..metrics import kge, nse
 from ..nets.dpl import DplModel
 from ..nets.param_nets import StaticMLP
@@ -56,7 +57,8 @@ log = logging.getLogger("dplrepro.experiments")
 
 __all__ = [
     "AttributeChoice", "BECK_ATTRIBUTES", "EXTRA_ATTRIBUTES", "METHODS", "Member", "PROFILES", "PubConfig",
-    "TWIN_ATTRIBUTES", "assign_climate_groups", "attribute_table", "fraction_to_match", "load_pub_basins",
+    "TWIN_ATTRIBUTES", "HEADLINE", "make_seed_members", "member_standardised", "pub_claims", "kge_matrix",
+    "assign_climate_groups", "attribute_table", "fraction_to_match", "load_pub_basins",
     "MethodRuns", "PAPER_REFERENCE", "chapter_summary", "fraction_curve", "make_members", "median_kge_by", "score_members", "stack_columns", "train_and_score_methods", "train_members",
 ]
 
@@ -127,7 +129,10 @@ METHODS = {
     "ltf8": ("linear transfer functions", "8", True),
     "dpl8": ("dPL (static MLP)", "8", True),
     "dpl27": ("dPL (static MLP)", "large", False),
+    "dpl8_multi": ("extra: dPL-8 with several HBV components (not like with like)", "8", False),
 }
+#: The like-with-like methods: every one runs HBV with ``PubConfig.ltf_nmul`` (1) component.
+HEADLINE = ("ltf8", "dpl8", "dpl27")
 
 
 @dataclass
@@ -144,8 +149,8 @@ class PubConfig:
     fractions: tuple = (1.0, 0.5, 0.25, 0.125)
     min_group_basins: int = 20           # a smaller climate group joins the largest one (logged, reported)
     min_valid_fraction: float = 0.5      # of streamflow days, in the training and in the test period
-    nmul: int = 16                       # dPL's HBV components
-    ltf_nmul: int = 1                    # Beck's HBV: one component
+    nmul: int = 16                       # HBV components of the extra row dpl8_multi only
+    ltf_nmul: int = 1                    # every headline method's HBV (Beck's: one component)
     hidden_size: int = 256
     dropout: float = 0.0
     training: TrainConfig = field(default_factory=lambda: TrainConfig(
@@ -354,6 +359,7 @@ class Member:
     fraction: float
     train: tuple
     test: tuple
+    seed: int = 0
 
 
 def make_members(ds: xr.Dataset, k: int, fractions: Sequence[float], seed: int) -> list[Member]:
@@ -372,18 +378,36 @@ def make_members(ds: xr.Dataset, k: int, fractions: Sequence[float], seed: int) 
     return members
 
 
+def make_seed_members(ds: xr.Dataset, k: int, fractions: Sequence[float], seeds: Sequence[int]) -> list[Member]:
+    """:func:`make_members` for every seed (its own fold split and nested subsets), numbered
+    consecutively: every basin is a test basin once per seed and fraction."""
+    out = []
+    for s in seeds:
+        for m in make_members(ds, k, fractions, int(s)):
+            out.append(replace(m, index=len(out), seed=int(s)))
+    return out
+
+
 # ----------------------------------------------------------------------------------- tensors
-def _standardised_attributes(ds: xr.Dataset, attributes: Sequence[str]) -> np.ndarray:
-    """``[basin, attribute]`` z-scores over ALL basins (inputs known in ungauged basins too; no
-    streamflow enters); missing values become 0 (the mean), counted in the log."""
+def _raw_attributes(ds: xr.Dataset, attributes: Sequence[str]) -> np.ndarray:
+    """``[basin, attribute]`` values (log10 for :data:`LOG_ATTRIBUTES`), NaN where missing."""
     cols = []
     for a in attributes:
         v = ds[f"attr_{a}"].values.astype(float)
-        if a in LOG_ATTRIBUTES:
-            v = np.log10(np.clip(v, 1e-6, None))
-        sd = np.nanstd(v)
-        cols.append((v - np.nanmean(v)) / (sd if sd > 0 else 1.0))
-    z = np.stack(cols, -1)
+        cols.append(np.log10(np.clip(v, 1e-6, None)) if a in LOG_ATTRIBUTES else v)
+    return np.stack(cols, -1)
+
+
+def member_standardised(raw: np.ndarray, train_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """z-scores of ``raw[rows]`` with the mean and std of ``raw[train_rows]`` -- a member's
+    TRAINING basins only, so no held-out basin shapes the scaling; NaN stays NaN."""
+    mean = np.nanmean(raw[train_rows], axis=0)
+    sd = np.nanstd(raw[train_rows], axis=0)
+    return (raw[rows] - mean) / np.where(sd > 0, sd, 1.0)
+
+
+def _finish_attributes(z: np.ndarray) -> np.ndarray:
+    """Missing z-scores become 0 (the training mean), counted in the log; float32."""
     n_nan = int(np.isnan(z).sum())
     if n_nan:
         log.info("%d missing attribute values set to the mean", n_nan)
@@ -406,13 +430,19 @@ def stack_columns(ds: xr.Dataset, members: Sequence[Member], which: str, period:
     sub = ds.sel(time=slice(t0, pd.Timestamp(period.end)))
     if pd.Timestamp(sub["time"].values[0]) != t0:
         raise ValueError(f"period {period.start}..{period.end} needs data from {t0.date()} (warm-up)")
-    z = _standardised_attributes(ds, attributes)[idx]
+    raw = _raw_attributes(ds, attributes)
+    z = np.empty((len(rows), len(attributes)))
+    for slot, m in enumerate(members):   # each member's columns with its own training statistics
+        at = slot_of == slot
+        z[at] = member_standardised(raw, np.array([position[b] for b in m.train]), idx[at])
+    z = _finish_attributes(z)
     x = (np.concatenate([slot_of[:, None].astype(np.float32), z], -1) if len(members) > 1 else z)[None]
     forcing = {v: sub[v].transpose("time", "basin").values[:, idx].astype(np.float32) for v in ("prcp", "tmean", "pet")}
     target = sub["qobs"].transpose("time", "basin").values[:, idx].astype(np.float32)
     of = [members[i] for i in slot_of]
     columns = pd.DataFrame({
-        "member": [m.index for m in of], "basin": [r[1] for r in rows], "group": [m.group for m in of],
+        "member": [m.index for m in of], "seed": [m.seed for m in of], "basin": [r[1] for r in rows],
+        "group": [m.group for m in of],
         "fold": [m.fold for m in of], "fraction": [m.fraction for m in of],
     })
     return SiteTensors(x=x, forcing=forcing, target=target, site_ids=columns["basin"].values), columns
@@ -425,8 +455,9 @@ def make_pub_model(method: str, n_attributes: int, n_members: int, config: PubCo
         hbv = HBV(nmul=config.ltf_nmul, warmup=config.warmup, routing=True)
         net = LinearTransfer(n_attributes, hbv.parameter_table.names, n_members=n_members, nmul=config.ltf_nmul)
     elif method.startswith("dpl"):
-        hbv = HBV(nmul=config.nmul, warmup=config.warmup, routing=True)
-        net = StaticMLP(n_attributes, hbv.parameter_table.names, nmul=config.nmul, hidden_size=config.hidden_size,
+        nmul = config.nmul if method.endswith("_multi") else config.ltf_nmul   # headline: the same HBV as LTF
+        hbv = HBV(nmul=nmul, warmup=config.warmup, routing=True)
+        net = StaticMLP(n_attributes, hbv.parameter_table.names, nmul=nmul, hidden_size=config.hidden_size,
                         dropout=config.dropout, n_members=n_members)
     else:
         raise ValueError(f"method must start with 'ltf' or 'dpl', got {method!r}")
@@ -511,6 +542,25 @@ PAPER_REFERENCE = {"median_kge_beck": 0.48, "median_kge_dpl8": 0.56, "median_kge
                    "fraction_to_match": 0.125}
 
 
+def kge_matrix(scores: pd.DataFrame, method: str, fraction: float, basins: Sequence) -> np.ndarray:
+    """``[seed, basin]`` test KGE of ``method`` at ``fraction`` for ``basins`` (NaN where absent)."""
+    part = scores[(scores["method"] == method) & np.isclose(scores["fraction"], fraction)]
+    return part.pivot_table(index="seed", columns="basin", values="kge").reindex(columns=list(basins)).values
+
+
+def pub_claims(scores: pd.DataFrame, config: PubConfig) -> dict:
+    """The PUB claims' evidence, paired over basins (seed means): dPL-8 − LTF-8 and dPL-27 − dPL-8
+    (every training basin), dPL-8 with 1/8 of them − LTF-8 with all (if 0.125 was run)."""
+    basins = sorted(scores["basin"].unique())
+    m = lambda method, f=1.0: kge_matrix(scores, method, f, basins)  # noqa: E731
+    out = {"pub_dpl8": paired_evidence("pub_dpl8", m("dpl8"), m("ltf8"), config.seeds, seed=config.seed),
+           "pub_dpl27": paired_evidence("pub_dpl27", m("dpl27"), m("dpl8"), config.seeds, seed=config.seed)}
+    if any(np.isclose(f, 0.125) for f in config.fractions):
+        out["pub_fraction"] = paired_evidence("pub_fraction", m("dpl8", 0.125), m("ltf8"), config.seeds,
+                                              seed=config.seed)
+    return out
+
+
 def median_kge_by(main: pd.DataFrame, by: str) -> pd.DataFrame:
     """Median test KGE per ``by`` (group, region) and method, methods in :data:`METHODS` order."""
     return main.pivot_table(index=by, columns="method", values="kge", aggfunc="median")[list(METHODS)]
@@ -524,7 +574,8 @@ def chapter_summary(ds: xr.Dataset, config: PubConfig, group_sizes: pd.DataFrame
     region, the fraction curve (:func:`fraction_curve`; ``n_train``: training basins per fraction)
     and fraction to match, training times (s), group sizes and the attribute mapping."""
     main = scores[scores["fraction"] == 1.0]
-    medians = main.groupby("method")["kge"].median()
+    seed_mean = main.groupby(["method", "basin"])["kge"].mean()
+    medians = seed_mean.groupby("method").median()
     per = {by: median_kge_by(main, by) for by in ("group", "region")}
     return {
         "n_basins": int(ds.sizes["basin"]),
@@ -540,6 +591,8 @@ def chapter_summary(ds: xr.Dataset, config: PubConfig, group_sizes: pd.DataFrame
         "fraction_curve": [{"method": m, "fraction": float(f), "median_kge": float(curve.loc[f, m]),
                             "n_train_basins": int(n_train.loc[f])} for m in curve.columns for f in curve.index],
         "fraction_to_match_ltf": match,
+        "seeds": list(config.seeds), "claims": pub_claims(scores, config),
+        "nmul_headline": int(config.ltf_nmul), "nmul_extra": int(config.nmul),
         "training": timing,
         "attribute_mapping": mapping.to_dict(orient="records"),
         "paper_reference": PAPER_REFERENCE,

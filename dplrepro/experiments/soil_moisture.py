@@ -81,8 +81,10 @@ PROFILES = {
 }
 
 
-#: gz's observation history: the SMAP days right before the first day that is scored (or in
-#: the loss). Those days are never scored nor in the loss themselves.
+#: gz's observation history: the first ``GZ_HISTORY_DAYS`` of SMAP of the year that ends on
+#: the day before the first day in the loss (training) or in the score (a test) -- April to
+#: September in both, so the history is of the same season in training and testing. Those
+#: days are never scored nor in the loss themselves.
 GZ_HISTORY_DAYS = 182
 
 
@@ -91,7 +93,7 @@ def with_gz_history(inputs: GridInputs, *, training: bool, days: int = GZ_HISTOR
 
     ``training=True``: ``z`` is the first ``days`` of the period's observations, and those
     days leave the loss target (set to NaN): the loss is on the rest of the period.
-    ``training=False`` (a test): ``z`` is the ``days`` of observations right before the
+    ``training=False`` (a test): ``z`` is the first ``days`` of the 365 days before the
     period (inside its warm-up), and the whole period is scored.
     """
     t, first = inputs.tensors.target, inputs.first_day
@@ -102,12 +104,13 @@ def with_gz_history(inputs: GridInputs, *, training: bool, days: int = GZ_HISTOR
         target = t.copy()
         target[first:first + days] = np.nan
     else:
-        if first < days:
-            raise ValueError(f"the test inputs have {first} warm-up days, fewer than gz's {days}-day history")
-        z, target = t[first - days:first].copy(), t
+        if first < 365 or days > 365:
+            raise ValueError(f"the test inputs have {first} warm-up days; gz's history needs the 365 days before "
+                             f"the test (and at most 365 history days, got {days})")
+        z, target = t[first - 365:first - 365 + days].copy(), t
     if not np.isfinite(z).any():
         raise ValueError(f"gz's {days}-day history holds no observation (period starting at day {first}); "
-                         "a test needs observed days before the scored period")
+                         "a test needs observed days in the year before the scored period")
     return replace(inputs, tensors=replace(inputs.tensors, z=z, target=target))
 
 
@@ -359,9 +362,9 @@ def train_setting_method(grid: xr.Dataset, setting: TrainingSetting, name: str, 
     test_sets = test_windows(setting, tests)
     test_inputs = {test: setting_inputs(grid, setting, cells, window, warmup)
                    for test, (cells, window) in test_sets.items()}
-    if kind == "gz":  # a test needs observed days before its scored period
-        test_inputs = {t: inp for t, inp in test_inputs.items() if inp.first_day >= GZ_HISTORY_DAYS
-                       and np.isfinite(inp.tensors.target[inp.first_day - GZ_HISTORY_DAYS:inp.first_day]).any()}
+    if kind == "gz":  # a test needs observed days in the year before its scored period
+        test_inputs = {t: inp for t, inp in test_inputs.items() if inp.first_day >= 365 and
+                       np.isfinite(inp.tensors.target[inp.first_day - 365:inp.first_day - 365 + GZ_HISTORY_DAYS]).any()}
     predict, params = {}, None   # predict: test -> [time, cell, seed]
     if kind == "sceua":
         p_train, result, seconds = calibrate_grid_sceua(model, train, config, progress=progress, n_seeds=len(seeds))
