@@ -109,13 +109,14 @@ def test_data_tour_on_real_data(tmp_path, monkeypatch, camels_us_path, smap_path
 
 
 TINY = {
-    "camels": {"n_basins": 6, "epochs": 2, "sceua_maxn": 60},
-    "surrogate": {"surrogate_rounds": 1, "surrogate_epochs": 3},
-    "soil_moisture": {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3},
-    "evapotranspiration": {"epochs": 3, "sceua_maxn": 60},
-    "global_pub": {"epochs": 2, "n_synthetic": 30, "k_folds": 2},
+    # one seed: these check the twin path runs; the seeds' evidence is tested by the chapter tests
+    "camels": {"n_basins": 6, "epochs": 2, "sceua_maxn": 60, "n_seeds": 1},
+    "surrogate": {"surrogate_rounds": 1, "surrogate_epochs": 3, "n_seeds": 1},
+    "soil_moisture": {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3, "n_seeds": 1},
+    "evapotranspiration": {"epochs": 3, "sceua_maxn": 60, "n_seeds": 1},
+    "global_pub": {"epochs": 2, "n_synthetic": 30, "k_folds": 2, "n_seeds": 1},
     # after soil_moisture and global_pub in the toc: reads their twin summaries, adds the missing points
-    "scaling_curves": {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3},
+    "scaling_curves": {"epochs": 3, "sceua_maxn": 60, "surrogate_rounds": 1, "surrogate_epochs": 3, "n_seeds": 1},
     "reproduce": {},
     "results": {},
     # shows stored benchmark records; here none (tests/test_performance.py renders real ones)

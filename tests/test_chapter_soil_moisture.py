@@ -10,8 +10,9 @@ from dplrepro.evidence import verdict
 @pytest.mark.slow
 def test_soil_moisture_chapter_runs_every_method_and_test(run_quick_chapter, smap_path):
     out, s = run_quick_chapter("soil_moisture", {"data_source": "real", "densities": "4", "epochs": 8,
-                                                 "sceua_maxn": 150, "surrogate_rounds": 1, "surrogate_epochs": 10})
-    assert s["seeds"] == [0, 1, 2] and s["gz_history_days"] > 0
+                                                 "sceua_maxn": 150, "surrogate_rounds": 1, "surrogate_epochs": 10,
+                                                 "n_seeds": 2})
+    assert s["seeds"] == [0, 1] and s["gz_history_days"] > 0
     default = {test: s["results"][f"s16_1_yr|mid_range_default_surrogate|{test}"]["rmse"]
                for test in ("temporal", "spatial")}
     for m in ("dpl_ga_surrogate", "sce_ua_surrogate"):
@@ -23,10 +24,10 @@ def test_soil_moisture_chapter_runs_every_method_and_test(run_quick_chapter, sma
     for m in ("dpl_gz_surrogate", "dpl_ga_vic_style_direct"):
         assert s["results"][f"s16_1_yr|{m}|temporal"]["rmse"] < 0.2
     training = [t for t in s["training"] if t["method"] == "dPL gA (surrogate)"]
-    assert sorted(t["seed"] for t in training) == [0, 1, 2] and {t["train_cells"] for t in training} == {41}
+    assert sorted(t["seed"] for t in training) == [0, 1] and {t["train_cells"] for t in training} == {41}
     for test in ("temporal", "spatial"):
         c = s["claims"][f"smap_{test}"]
-        assert c["seeds"] == [0, 1, 2] and c["interval"][0] <= c["difference"] <= c["interval"][1]
+        assert c["seeds"] == [0, 1] and c["interval"][0] <= c["difference"] <= c["interval"][1]
         assert verdict(c) != "not run"
     assert set(s["infilt_roughness"]) == {"dPL gA", "SCE-UA"}
     gap = s["gapfill"]  # held-out SMAP days: the LSTM forecast beats climatology
