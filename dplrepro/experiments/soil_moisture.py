@@ -358,7 +358,6 @@ def train_setting_method(grid: xr.Dataset, setting: TrainingSetting, name: str, 
     cells_all = setting.train_cells
     t0 = time.time()
     train = setting_inputs(grid, setting, cells_all, setting.window, warmup)
-    obs_train = train.tensors.target[train.first_day:]
     test_sets = test_windows(setting, tests)
     test_inputs = {test: setting_inputs(grid, setting, cells, window, warmup)
                    for test, (cells, window) in test_sets.items()}
@@ -414,7 +413,6 @@ def train_setting_method(grid: xr.Dataset, setting: TrainingSetting, name: str, 
                         "final_train_rmse": float(err_i[-1]), "runs_to_rmse_0.05": runs_to_reach(runs_i, err_i, 0.05),
                         "curve_runs": [float(v) for v in runs_i], "curve_rmse": [float(v) for v in err_i],
                         "cell_rmse": [float(v) for v in cell_rmse[i]], "wall_time_s": wall_s})
-    del obs_train
     return MethodOutcome(records, curves, params, scores)
 
 
