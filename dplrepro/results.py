@@ -226,7 +226,18 @@ SCHEMAS: dict[str, dict[str, Key]] = {
         **{f"et_{m}_{who}": Key(NUM, f"median ET {m}, {who}") for m in ("corr", "nse")
            for who in ("dpl_gz", "sceua", "dpl_ga", "default")},
         ef_nse=Key("dict", "method -> median NSE of ET/PET"), ef_corr=Key("dict", "method -> median corr of ET/PET"),
-        recovery=Key("dict", "method -> parameter -> recovery score"), wall_time_s=_WALL, paper_reference=_PAPER),
+        recovery=Key("dict", "method -> parameter -> corr(recovered, true) over training cells, mean over seeds"),
+        n_test_cells=Key(INT, "spatial-test cells: untrained neighbours (radius 1) of the training cells"),
+        spatial=Key("dict", "method -> {corr, nse, ef_corr, ef_nse}: medians at the spatial-test cells, test year"),
+        water_limited_fraction=Key(NUM, "share of (training cell, test-year day) pairs with root-weighted ET "
+                                        "stress beta < 1 under the true parameters"),
+        water_limited_pet_weighted=Key(NUM, "the same share weighted by PET"),
+        truth=Key("dict", "the truth's settings: unexplained_share (of the logit variance), correlation_cells (cells), median R² of "
+                          "the true logit on the attributes"),
+        settings=Key("dict", "budgets: epochs, sceua_maxn, sceua_ngs, n_seeds, warm-up and network days, SCE-UA "
+                             "runs per cell used (median)"),
+        convergence=Key("dict", "method -> {tail_change, flattened, tail, tolerance} of its error curve"),
+        wall_time_s=_WALL, paper_reference=_PAPER),
     "global_pub": _keys(
         seeds=_SEEDS, claims=_CLAIMS,
         n_basins=Key(INT, "basins"), n_basins_by_region=Key("dict", "region -> basins"), k_folds=Key(INT, "folds"),

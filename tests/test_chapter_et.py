@@ -10,8 +10,11 @@ def test_et_twin_chapter_scores_unseen_et_and_parameter_recovery(run_quick_chapt
     out, s = run_quick_chapter("evapotranspiration", {"data_source": "real", "density": 4, "epochs": 15,
                                                       "sceua_maxn": 200, "n_seeds": 2})
     assert s["twin_experiment"] is True and s["n_train_cells"] == 41 and s["seeds"] == [0, 1]
-    # calibrated on soil moisture only: SCE-UA's unseen ET beats the mid-range default's (it could lose)
-    assert s["et_nse_sceua"] > s["et_nse_default"], s
+    # the VIC stress form makes ET water-limited on most cell-days (the linear-stress twin was not)
+    from dplrepro.experiments.et_twin import WATER_LIMITED_MIN
+
+    assert WATER_LIMITED_MIN < s["water_limited_fraction"] <= 1.0, s["water_limited_fraction"]
+    assert s["truth"]["attribute_r2_median"] < 0.8, s["truth"]  # a part of the truth no attribute explains
     for key in ("et", "et_corr"):
         c = s["claims"][key]
         assert c["a"] == "dPL gz" and c["b"] == "SCE-UA" and c["seeds"] == [0, 1] and c["n_sites"] <= 41

@@ -224,3 +224,81 @@ def test_load_mod16a2_no_time_dim_missing_file_and_garbage(tmp_path):
     junk.write_text("not a netcdf file")
     with pytest.raises(DataFormatError, match="not a readable NetCDF"):
         load_mod16a2(junk)
+
+
+# ----------------------------------------------------------------------------- the ET twin (et_twin)
+@pytest.fixture(scope="module")
+def twin_grid():
+    from dplrepro.data.sources import open_grid
+    from dplrepro.experiments.grid import grid_forcing
+
+    grid, _ = open_grid("synthetic", n_rows=6, n_cols=8, seed=0)
+    return grid_forcing(grid)
+
+
+def test_correlated_field_is_standardised_and_spatially_smooth():
+    from dplrepro.experiments.et_twin import correlated_field
+
+    row, col = np.divmod(np.arange(30 * 30), 30)
+    smooth = correlated_field(row, col, 2, 3.0, np.random.default_rng(0))
+    white = correlated_field(row, col, 2, 0.01, np.random.default_rng(0))
+    assert smooth.shape == (900, 2)
+    np.testing.assert_allclose(smooth.mean(0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(smooth.std(0), 1.0, rtol=1e-12)
+
+    def neighbour_corr(f):
+        g = f[:, 0].reshape(30, 30)
+        return np.corrcoef(g[:, :-1].ravel(), g[:, 1:].ravel())[0, 1]
+
+    assert neighbour_corr(smooth) > 0.8 and abs(neighbour_corr(white)) < 0.2
+    assert not np.allclose(smooth[:, 0], smooth[:, 1])  # one independent field per parameter
+    with pytest.raises(ValueError, match="correlation_cells"):
+        correlated_field(row, col, 1, 0.0, np.random.default_rng(0))
+
+
+def test_true_parameters_have_an_unexplained_part(twin_grid):
+    from dplrepro.experiments.et_twin import attribute_share, true_parameters, twin_model
+
+    model = twin_model(30)
+    smooth = true_parameters(twin_grid, model, seed=1, unexplained_share=0.0)
+    noisy = true_parameters(twin_grid, model, seed=1, unexplained_share=0.3)
+    np.testing.assert_allclose(attribute_share(smooth), 1.0, atol=1e-9)  # the attributes explain it all
+    # the field is orthogonal to the attributes and holds 30 % of every parameter's logit variance
+    np.testing.assert_allclose(attribute_share(noisy), 0.7, atol=1e-6)
+    np.testing.assert_array_equal(smooth.weights, noisy.weights)  # same attribute part, plus the field
+    for name in model.parameter_table.names:
+        spec = model.parameter_table[name]
+        for t in (smooth, noisy):
+            v = t.physical[name]
+            assert v.shape == (twin_grid.sizes["cell"],) and np.all(v > spec.low) and np.all(v < spec.high), name
+    other = true_parameters(twin_grid, model, seed=2)
+    assert not np.allclose(other.unit, noisy.unit)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="unexplained_share"):
+            true_parameters(twin_grid, model, unexplained_share=bad)
+
+
+def test_twin_scores_the_truth_perfectly_and_counts_water_limited_days(twin_grid):
+    from dplrepro.experiments.et_twin import (et_table, make_split, score_et, true_parameters, twin_model,
+                                              water_limited_fraction)
+
+    model = twin_model(365)
+    split = make_split(twin_grid, 2, 365)
+    assert split.test_cells.size and not set(split.test_cells) & set(split.train_cells)
+    assert np.all(split.nearest < split.train_cells.size)
+    truth = {k: v[split.train_cells] for k, v in true_parameters(twin_grid, model, seed=0).physical.items()}
+    mid = {n: np.full((1, split.train_cells.size), model.parameter_table[n].scale(0.5), np.float32)
+           for n in model.parameter_table.names}
+    scores = score_et(model, split.test, {"truth": {k: np.stack([v, v]) for k, v in truth.items()}, "mid": mid}, truth)
+    assert scores["truth"]["nse"].shape == (2, split.train_cells.size) and scores["mid"]["nse"].shape[0] == 1
+    np.testing.assert_allclose(scores["truth"]["nse"], 1.0)
+    np.testing.assert_allclose(scores["truth"]["corr"], 1.0, atol=1e-6)
+    table = et_table(scores)
+    assert table.loc["truth", "median ET NSE"] == pytest.approx(1.0) and table.loc["mid", "median ET NSE"] < 1.0
+    water = water_limited_fraction(model, split.test, truth)
+    assert 0.0 <= water["fraction"] <= 1.0 and water["per_cell"].shape == (split.train_cells.size,)
+    assert 0.0 < water["et_over_pet"] <= 1.0
+    # wilting and critical points near zero (EXPT at its lower bound): far fewer stressed days
+    wet = dict(truth, EXPT_1=np.full_like(truth["EXPT_1"], 4.0), EXPT_2=np.full_like(truth["EXPT_2"], 4.0),
+               EXPT_3=np.full_like(truth["EXPT_3"], 4.0))
+    assert water_limited_fraction(model, split.test, wet)["fraction"] < water["fraction"]

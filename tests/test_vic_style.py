@@ -12,7 +12,7 @@ from model_inputs import interior_params, seasonal_forcing
 
 from dplrepro.physics import VICStyle
 from dplrepro.physics.parameters import UnknownParameterError
-from dplrepro.physics.vic_style import VIC_STYLE_PARAMETERS, _drain, cosby_soil_parameters
+from dplrepro.physics.vic_style import VIC_STYLE_PARAMETERS, _drain, cosby_soil_parameters, stress_points
 
 EXPECTED_BOUNDS = {
     "INFILT": (0.001, 0.6),
@@ -479,3 +479,141 @@ def test_input_checks():
         model({**forcing, "tmean": forcing["tmean"][:, :1]}, params)
     with pytest.raises(ValueError, match="warmup"):
         VICStyle(warmup=-1)
+
+
+# ---------------------------------------------------------------------------- VIC ET stress form
+def _hand_points(expt: float) -> tuple[float, float]:
+    """Wilting and critical points (fractions of capacity) by hand, from the module docstring (3b)."""
+    lam = 2.0 / (expt - 3.0)
+    wilting = (0.26 / (1500.0 / 9.80665)) ** lam
+    field = (0.26 / (33.0 / 9.80665)) ** lam
+    return wilting, wilting + 0.5 * (field - wilting)
+
+
+def test_stress_points_by_hand_and_ordered():
+    # EXPT = 17: lambda = 1/7; S_wp = (0.26 / 152.96) ** (1/7) = 0.4021, S_fc = (0.26 / 3.365) ** (1/7) = 0.6937
+    wilting, critical = stress_points(17.0)
+    assert wilting == pytest.approx(0.4021, abs=1e-4) and critical == pytest.approx((0.4021 + 0.6937) / 2, abs=1e-4)
+    expt = torch.linspace(4.0, 30.0, 27, dtype=torch.float64)
+    wp, cr = stress_points(expt)
+    assert torch.all(wp > 0) and torch.all(cr > wp) and torch.all(cr < 1)
+    assert torch.all(wp.diff() > 0)  # finer soil (larger EXPT) holds more water at wilting
+
+
+def test_vic_et_stress_one_day_by_hand():
+    """One dry day, layers at 30 / 50 / 70 % of capacity; EXPT per site places each layer below
+    its wilting point, above its critical point or in between."""
+    fractions = {"w1": 0.3, "w2": 0.5, "w3": 0.7}
+    expt = [(17.0, 8.0, 30.0), (8.0, 8.0, 8.0), (30.0, 30.0, 30.0), (10.0, 10.0, 30.0)]
+    pet = [4.0, 4.0, 4.0, 400.0]  # site 3: PET far above what the layers hold above wilting
+    n = len(expt)
+    params = site_params(n, **{f"EXPT_{i + 1}": [e[i] for e in expt] for i in range(3)})
+    forcing = constant_forcing(1, [0.0] * n, tmean=20.0)
+    forcing["pet"] = torch.tensor([pet], dtype=torch.float64)
+    roots = (0.3, 0.6, 0.1)
+    model = VICStyle(warmup=0, et_stress="vic", root_fractions=roots, initial_fraction=fractions)
+    out, states = model(forcing, params, return_states=True)
+    wmax = [0.4 * d * 1000.0 for d in (0.1, 0.5, 0.5)]  # POROSITY * DEPTH_i
+    for site in range(n):
+        expected_et, expected_beta = 0.0, 0.0
+        for i, w in enumerate(fractions.values()):
+            wp, cr = _hand_points(expt[site][i])
+            beta = min(max((w - wp) / (cr - wp), 0.0), 1.0)
+            expected_et += min(pet[site] * roots[i] * beta, max(w - wp, 0.0) * wmax[i])
+            expected_beta += roots[i] * beta
+        assert float(out["et"][0, site]) == pytest.approx(expected_et, rel=1e-10), site
+        assert float(out["beta"][0, site]) == pytest.approx(expected_beta, rel=1e-10), site
+    # the regimes the cases are meant to exercise
+    wp17, _ = _hand_points(17.0)
+    _, cr8 = _hand_points(8.0)
+    wp30, cr30 = _hand_points(30.0)
+    assert 0.3 < wp17 and 0.5 > cr8 and wp30 < 0.7 < cr30
+    # site 0: layer 1 below wilting (no ET), layer 2 unstressed, layer 3 in between
+    beta3 = (0.7 - wp30) / (cr30 - wp30)
+    assert float(out["et"][0, 0]) == pytest.approx(4.0 * (0.6 + 0.1 * beta3), rel=1e-10)
+    assert float(out["et"][0, 1]) == pytest.approx(4.0) and float(out["beta"][0, 1]) == pytest.approx(1.0)
+    assert float(out["et"][0, 2]) == pytest.approx(4.0 * 0.1 * beta3, rel=1e-10)  # only layer 3 transpires
+    # site 3: every layer gives what it holds above its wilting point
+    wp10, _ = _hand_points(10.0)
+    held = (0.3 - wp10) * wmax[0] + (0.5 - wp10) * wmax[1] + (0.7 - wp30) * wmax[2]
+    assert float(out["et"][0, 3]) == pytest.approx(held, rel=1e-10)
+    assert torch.all(model.water_balance(forcing, out, states).abs() < 1e-9)
+
+
+@pytest.mark.parametrize("dynamic", [(), ("DEPTH_1", "POROSITY", "EXPT_2")])
+def test_vic_et_stress_water_balance_closes(dynamic):
+    n_site, warmup = 8, 365
+    n_time = warmup + 3 * 365
+    model = VICStyle(warmup=warmup, dynamic=dynamic, et_stress="vic")
+    forcing = make_forcing(n_time, n_site, rain_scale=5.0)
+    params = make_params(model, n_site, n_time, lo=0.0, hi=1.0)
+    if dynamic:  # shrinking capacities force the spill branch
+        params["DEPTH_1"] = torch.linspace(0.15, 0.05, n_time, dtype=torch.float64).unsqueeze(1).expand(-1, n_site)
+    out, states = model(forcing, params, return_states=True)
+    assert set(out) == set(VICStyle.OUTPUTS_VIC_ET) == set(model.outputs)
+    residual = model.water_balance(forcing, out, states)
+    assert torch.all(residual.abs() < 1e-8), residual
+    for k in FLUXES + VICStyle.STORES:
+        assert out[k].min() >= 0, k
+    assert out["beta"].min() >= 0 and out["beta"].max() <= 1 + 1e-12
+    assert (out["beta"] < 0.5).any() and (out["beta"] > 1 - 1e-12).any()  # stressed and unstressed days
+    assert torch.all(out["et"] <= forcing["pet"][warmup:] * (1 + 1e-12))
+    # ET never takes a layer below its wilting point: on a day that starts there, the layer gives no ET
+    dry = VICStyle(warmup=0, et_stress="vic", initial_fraction=0.05)
+    one = {k: v[:1] for k, v in forcing.items()}
+    one["prcp"] = torch.zeros_like(one["prcp"])
+    static = {k: (v[0] if v.dim() == 2 else v) for k, v in params.items()}
+    static["EXPT_1"] = static["EXPT_2"] = static["EXPT_3"] = torch.full((n_site,), 20.0, dtype=torch.float64)
+    assert stress_points(20.0)[0] > 0.05
+    assert torch.all(dry(one, static)["et"] == 0)
+
+
+def test_vic_et_stress_gradients_finite_and_reach_et_parameters():
+    n_site, warmup, n_time = 4, 100, 100 + 500
+    model = VICStyle(warmup=warmup, et_stress="vic", fixed=VICStyle.DEFAULT_FIXED)
+    forcing = make_forcing(n_time, n_site, seed=3, rain_scale=4.0)
+    params = make_params(model, n_site, seed=4, requires_grad=True)
+    out = model(forcing, params)
+    out["et"].sum().backward()
+    for name, p in params.items():
+        assert torch.isfinite(p.grad).all(), name
+    for name in ("EXPT_1", "EXPT_2", "DEPTH_1", "DEPTH_2"):  # they set the wilting/critical points
+        assert params[name].grad.abs().sum() > 0, name
+    # dry soil (layers at their wilting points) and an extreme EXPT keep the gradients finite
+    dry = VICStyle(warmup=0, et_stress="vic", fixed=VICStyle.DEFAULT_FIXED, initial_fraction=0.0)
+    extreme = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    with torch.no_grad():
+        extreme["EXPT_1"][:] = 4.0
+        extreme["EXPT_2"][:] = 30.0
+    dry({k: v[:60] for k, v in forcing.items()}, extreme)["et"].sum().backward()
+    for name, p in extreme.items():
+        assert torch.isfinite(p.grad).all(), name
+
+
+def test_vic_et_stress_is_an_option_and_the_default_is_unchanged():
+    n_time, n_site = 500, 5
+    forcing = make_forcing(n_time, n_site, seed=71)
+    default = VICStyle(warmup=100, dynamic=("INFILT",))
+    linear = VICStyle(warmup=100, dynamic=("INFILT",), et_stress="linear")
+    assert default.et_stress == "linear" and default.outputs == VICStyle.OUTPUTS
+    p1 = make_params(default, n_site, n_time, seed=72, requires_grad=True)
+    p2 = {k: v.detach().clone().requires_grad_(True) for k, v in p1.items()}
+    a, b = default(forcing, p1), linear(forcing, p2)
+    assert list(a) == list(b) == list(VICStyle.OUTPUTS)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    (a["sm_surface"].sum() + a["et"].sum()).backward()
+    (b["sm_surface"].sum() + b["et"].sum()).backward()
+    for key in p1:
+        assert torch.equal(p1[key].grad, p2[key].grad), key
+    vic = VICStyle(warmup=100, dynamic=("INFILT",), et_stress="vic")
+    c = vic(forcing, {k: v.detach() for k, v in p1.items()})
+    assert not torch.allclose(c["et"], a["et"].detach())  # the option changes ET
+    with pytest.raises(ValueError, match="et_stress"):
+        VICStyle(et_stress="vic4")
+    with pytest.raises(ValueError, match="root_fractions"):
+        VICStyle(et_stress="vic", root_fractions=(0.5, 0.6, 0.1))
+    with pytest.raises(ValueError, match="root_fractions"):
+        VICStyle(et_stress="vic", root_fractions=(0.5, 0.5))
+    with pytest.raises(ValueError, match="root_fractions apply"):
+        VICStyle(root_fractions=(0.5, 0.5, 0.0))

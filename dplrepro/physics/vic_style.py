@@ -33,6 +33,37 @@ precipitation ``P``, air temperature ``T`` and potential ET ``PET``, in this ord
 
    i.e. ``et = PET * sum_i w_i beta_i``: the depth-weighted moisture stress, unstressed above
    75 % of capacity, taken from each layer in proportion to its share and never more than it holds.
+   This is ``et_stress="linear"``, the default. ``et_stress="vic"`` is the VIC form (3b below).
+
+3b. ``et_stress="vic"``: VIC's soil-moisture stress of transpiration (Liang et al. 1994, eq. 9-12;
+   VIC documentation, ``Wcr_FRACT``/``Wpwp_FRACT``), per layer ``i`` with root fraction ``r_i``::
+
+       beta_i = clamp((Wi - Wwp_i) / (Wcr_i - Wwp_i), 0, 1)
+       E_i = min(PET r_i beta_i, max(Wi - Wwp_i, 0));   et = E_1 + E_2 + E_3
+
+   i.e. ``et = PET * sum_i r_i beta_i`` unless a layer has less water above its wilting point
+   than its share: no ET from a layer below its wilting point, unstressed above its critical
+   point, linear in between; the model also returns the root-weighted stress
+   ``beta = sum_i r_i beta_i`` (``OUTPUTS_VIC_ET``). The wilting and critical points come from the
+   calibrated parameters: the Brooks-Corey retention curve ``S(psi) = (psi_b / psi) ** lambda``
+   with the layer's own ``lambda = 2 / (EXPT_i - 3)`` (``EXPT = 3 + 2 / lambda``), an air-entry
+   suction ``psi_b = 0.26 m`` (Cosby et al. 1984 regression, loam 40 % sand / 20 % clay, the
+   texture of ``DEFAULT_FIXED``), wilting at 1500 kPa (152.96 m) and field capacity at 33 kPa
+   (3.365 m) of suction, as fractions of the layer's capacity ``Wi_max``::
+
+       Wwp_i = Wi_max S(152.96 m);   Wfc_i = Wi_max S(3.365 m)
+       Wcr_i = Wwp_i + (1 - p) (Wfc_i - Wwp_i),   p = 0.5
+
+   The critical point is placed as in FAO-56 (Allen et al. 1998, eq. 84, depletion fraction
+   ``p = 0.5``), not at VIC's rule of thumb ``0.7 Wfc``, which falls below the wilting point of
+   this retention curve for ``EXPT > 24.4`` (fine soils) and would invert the stress band; with
+   ``p`` the band ``Wcr - Wwp`` is positive for every ``EXPT > 3``. E.g. ``EXPT = 17``:
+   ``S_wp = 0.402``, ``S_fc = 0.694``, ``S_cr = 0.548``. Roots: fixed fractions per layer,
+   ``root_fractions`` (default ``(0.3, 0.6, 0.1)``, close to Jackson et al.'s 1996 global root
+   profile ``1 - 0.966 ** depth_cm`` for 0.1 / 0.8 / 1.05 m layers, with the rest below put in
+   layer 3). There is no separate bare-soil evaporation. ET from layer 3 is taken in stage 3,
+   before its baseflow. (The sum ``0.3 + 0.6 + 0.1`` is ``1 - 1e-16`` in floating point: an
+   unstressed day has ``beta`` within round-off of 1.)
 4. ARNO baseflow from layer 3 (Franchini & Pacciani 1991; Liang et al. 1994), on the
    content at the start of this stage::
 
@@ -91,6 +122,7 @@ Tensor layout: forcing ``[time, site]``, parameters ``[site]`` (static) or ``[ti
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -99,12 +131,19 @@ from torch import nn
 from .parameters import ParameterSpec, ParameterTable, check_model_inputs
 from .time_loop import days, resolve_fused, run_time_loop
 
-__all__ = ["VICStyle", "VIC_STYLE_PARAMETERS", "cosby_soil_parameters"]
+__all__ = ["VICStyle", "VIC_STYLE_PARAMETERS", "cosby_soil_parameters", "stress_points", "ET_STRESS_FORMS"]
 
 _EPS = 1e-6
 _MM_PER_M = 1000.0
 #: ET is unstressed above this fraction of a layer's capacity.
 _ET_CRITICAL_FRACTION = 0.75
+#: ``et_stress="vic"``: Brooks-Corey air-entry suction (m), wilting and field-capacity suctions (m,
+#: 1500 and 33 kPa over 9.807 kPa/m) and the FAO-56 depletion fraction (see the module docstring).
+AIR_ENTRY_SUCTION_M = 0.26
+WILTING_SUCTION_M = 1500.0 / 9.80665
+FIELD_CAPACITY_SUCTION_M = 33.0 / 9.80665
+DEPLETION_FRACTION = 0.5
+ET_STRESS_FORMS = ("linear", "vic")
 
 VIC_STYLE_PARAMETERS = ParameterTable(
     [
@@ -154,6 +193,24 @@ _VIC_INPUTS = (
     "inv_wmax1", "ome1", "inv_ome1", "log_rate1", "inv_wmax2", "ome2", "inv_ome2", "log_rate2",
     "inv_wmax3", "ome3", "inv_ome3", "log_rate3",
 )  # fmt: skip
+# ``et_stress="vic"``: the linear form's ET inputs replaced by root-share PET, wilting points,
+# 1 / (critical - wilting) and the root fractions of the three layers
+_VIC_ET_INPUTS = ("pet1", "pet2", "pet3", "wp1", "wp2", "wp3", "inv_band1", "inv_band2", "inv_band3",
+                  "root1", "root2", "root3")
+_VIC_INPUTS_VIC_ET = tuple(k for k in _VIC_INPUTS if k not in ("pet1", "pet2", "inv_crit1", "inv_crit2")) + _VIC_ET_INPUTS
+
+
+def stress_points(expt: Any) -> tuple[Any, Any]:
+    """Wilting and critical points (fractions of a layer's capacity, -) of ``et_stress="vic"`` for the
+    Brooks-Corey exponent ``expt`` (> 3; a float or tensor); see the module docstring, 3b."""
+    lam = 2.0 / (expt - 3.0)
+    if torch.is_tensor(lam):
+        wilting = torch.exp(lam * math.log(AIR_ENTRY_SUCTION_M / WILTING_SUCTION_M))
+        field = torch.exp(lam * math.log(AIR_ENTRY_SUCTION_M / FIELD_CAPACITY_SUCTION_M))
+    else:
+        wilting = (AIR_ENTRY_SUCTION_M / WILTING_SUCTION_M) ** lam
+        field = (AIR_ENTRY_SUCTION_M / FIELD_CAPACITY_SUCTION_M) ** lam
+    return wilting, wilting + (1.0 - DEPLETION_FRACTION) * (field - wilting)
 
 
 def _drain(w, wmax, inv_wmax, one_minus_expt, inv_one_minus_expt, log_rate):
@@ -167,16 +224,18 @@ def _drain(w, wmax, inv_wmax, one_minus_expt, inv_one_minus_expt, log_rate):
     return torch.relu(w - wmax * torch.exp(log_x_end))
 
 
-def _vic_step(snowpack, w1, w2, w3, *inputs_and_spill):
-    """One day for all sites: stores and inputs (in the order of ``_VIC_INPUTS``) are ``[site]`` (mm).
+def _vic_step(snowpack, w1, w2, w3, *inputs_and_extras):
+    """One day for all sites: stores and inputs (in the order of ``_VIC_INPUTS``, or of
+    ``_VIC_INPUTS_VIC_ET`` for the VIC ET form) are ``[site]`` (mm).
 
-    The last argument, ``spill``, is a constant: move water above a (dynamic) capacity down.
-    A pure function of tensors so that :func:`torch.compile` can fuse it. Returns the stores
-    ``snowpack, w1, w2, w3`` after the day, then ``et, runoff_surface, baseflow,
-    drainage_bottom`` (mm/day).
+    The last two arguments are constants: ``spill`` (move water above a (dynamic) capacity
+    down) and ``vic_et`` (the ET stress form ``"vic"`` instead of ``"linear"``). A pure function
+    of tensors so that :func:`torch.compile` can fuse it. Returns the stores ``snowpack, w1, w2,
+    w3`` after the day, then ``et, runoff_surface, baseflow, drainage_bottom`` (mm/day), and with
+    ``vic_et`` the root-weighted stress ``beta`` (-).
     """
-    *inputs, spill = inputs_and_spill
-    x = dict(zip(_VIC_INPUTS, inputs))
+    *inputs, spill, vic_et = inputs_and_extras
+    x = dict(zip(_VIC_INPUTS_VIC_ET if vic_et else _VIC_INPUTS, inputs))
     spilled = None
     if spill:  # a dynamic capacity shrank below the content: move the excess down
         new = torch.minimum(w1, x["wmax1"])
@@ -198,11 +257,24 @@ def _vic_step(snowpack, w1, w2, w3, *inputs_and_spill):
     w1 = w1 + (water - surface)
     new = torch.minimum(w1, x["wmax1"])
     w2, w1 = w2 + (w1 - new), new
-    # 3. evapotranspiration from layers 1 and 2
-    e1 = torch.minimum(x["pet1"] * (w1 * x["inv_crit1"]).clamp(max=1.0), w1)
-    e2 = torch.minimum(x["pet2"] * (w2 * x["inv_crit2"]).clamp(max=1.0), w2)
-    w1 = w1 - e1
-    w2 = w2 - e2
+    # 3. evapotranspiration from layers 1 and 2 (linear), or from every rooted layer (vic)
+    if vic_et:
+        beta1 = ((w1 - x["wp1"]) * x["inv_band1"]).clamp(0.0, 1.0)
+        beta2 = ((w2 - x["wp2"]) * x["inv_band2"]).clamp(0.0, 1.0)
+        beta3 = ((w3 - x["wp3"]) * x["inv_band3"]).clamp(0.0, 1.0)
+        e1 = torch.minimum(x["pet1"] * beta1, torch.relu(w1 - x["wp1"]))
+        e2 = torch.minimum(x["pet2"] * beta2, torch.relu(w2 - x["wp2"]))
+        e3 = torch.minimum(x["pet3"] * beta3, torch.relu(w3 - x["wp3"]))
+        w1 = w1 - e1
+        w2 = w2 - e2
+        w3 = w3 - e3
+        et = e1 + e2 + e3
+    else:
+        e1 = torch.minimum(x["pet1"] * (w1 * x["inv_crit1"]).clamp(max=1.0), w1)
+        e2 = torch.minimum(x["pet2"] * (w2 * x["inv_crit2"]).clamp(max=1.0), w2)
+        w1 = w1 - e1
+        w2 = w2 - e2
+        et = e1 + e2
     # 4. ARNO baseflow from layer 3
     above = torch.relu(w3 - x["bf_threshold"]) * x["bf_inv_span"]
     baseflow = torch.minimum(x["bf_linear"] * w3 + x["bf_quadratic"] * above * above, w3)
@@ -225,7 +297,10 @@ def _vic_step(snowpack, w1, w2, w3, *inputs_and_spill):
     )
     w1 = w1 - q12
     w2 = w2 + q12
-    return pack, w1, w2, w3, e1 + e2, surface, baseflow, bottom
+    if vic_et:
+        stress = x["root1"] * beta1 + x["root2"] * beta2 + x["root3"] * beta3
+        return pack, w1, w2, w3, et, surface, baseflow, bottom, stress
+    return pack, w1, w2, w3, et, surface, baseflow, bottom
 
 
 class VICStyle(nn.Module):
@@ -244,9 +319,13 @@ class VICStyle(nn.Module):
     compiled: fuse each day into one kernel with an adjoint backward pass (``True``), run eager
         (``False``), or fuse on a CUDA device only (``"auto"``, default); see
         :mod:`dplrepro.physics.time_loop` and the ``compiled`` argument of :class:`HBV`.
+    et_stress: the soil-moisture stress of ET: ``"linear"`` (default, step 3 of the module
+        docstring) or ``"vic"`` (VIC's wilting/critical-point form, step 3b).
+    root_fractions: with ``et_stress="vic"``, the fraction of roots (-) in layers 1, 2, 3
+        (non-negative, summing to 1); ignored (and must stay at its default) otherwise.
 
     ``forward(forcing, params)`` -> ``dict[str, Tensor[time - warmup, site]]`` with keys
-    :attr:`OUTPUTS`; ``forward(..., return_states=True)`` -> ``(fluxes, states)`` with
+    :attr:`outputs` (:attr:`OUTPUTS`, plus ``beta`` with ``et_stress="vic"``); ``forward(..., return_states=True)`` -> ``(fluxes, states)`` with
     ``states = {"initial": {...}, "final": {...}}``, each ``{store: Tensor[site]}`` in mm for the
     stores :attr:`STORES`; "initial" is the state at the start of the returned period.
     """
@@ -260,6 +339,9 @@ class VICStyle(nn.Module):
         "sm_surface", "sm_layer2", "sm_layer3", "et", "runoff_surface", "baseflow", "drainage_bottom",
         "runoff", "snowpack", "w1", "w2", "w3",
     )  # fmt: skip
+    #: With ``et_stress="vic"``: also the root-weighted soil-moisture stress ``beta`` (-, 1 = unstressed).
+    OUTPUTS_VIC_ET = OUTPUTS + ("beta",)
+    DEFAULT_ROOT_FRACTIONS = (0.3, 0.6, 0.1)
 
     def __init__(
         self,
@@ -268,8 +350,20 @@ class VICStyle(nn.Module):
         fixed: Mapping[str, float] | None = None,
         initial_fraction: float | Mapping[str, float] = 0.5,
         compiled: bool | str = "auto",
+        et_stress: str = "linear",
+        root_fractions: Sequence[float] = DEFAULT_ROOT_FRACTIONS,
     ) -> None:
         super().__init__()
+        if et_stress not in ET_STRESS_FORMS:
+            raise ValueError(f"et_stress must be one of {ET_STRESS_FORMS}, got {et_stress!r}")
+        roots = tuple(float(r) for r in root_fractions)
+        if len(roots) != 3 or min(roots) < 0 or abs(sum(roots) - 1.0) > 1e-6:
+            raise ValueError(f"root_fractions must be three fractions >= 0 (layers 1, 2, 3) summing to 1, got {roots}")
+        if et_stress == "linear" and roots != self.DEFAULT_ROOT_FRACTIONS:
+            raise ValueError("root_fractions apply to et_stress='vic' only; the linear form takes the root zone as "
+                             "layers 1+2 weighted by depth")
+        self.et_stress = et_stress
+        self.root_fractions = roots
         if int(warmup) < 0:
             raise ValueError(f"warmup must be >= 0 days, got {warmup}")
         self.warmup = int(warmup)
@@ -317,8 +411,16 @@ class VICStyle(nn.Module):
         """The parameters :meth:`forward` needs: all of :attr:`PARAMETERS` except the fixed ones."""
         return self.PARAMETERS.subset(n for n in self.PARAMETERS.names if n not in self.fixed)
 
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The keys :meth:`forward` returns."""
+        return self.OUTPUTS_VIC_ET if self.et_stress == "vic" else self.OUTPUTS
+
     def extra_repr(self) -> str:
-        return f"warmup={self.warmup}, dynamic={self.dynamic}, fixed={self.fixed}"
+        text = f"warmup={self.warmup}, dynamic={self.dynamic}, fixed={self.fixed}"
+        if self.et_stress != "linear":
+            text += f", et_stress={self.et_stress!r}, root_fractions={self.root_fractions}"
+        return text
 
     # ------------------------------------------------------------------ checks
     def _check_inputs(self, forcing: Mapping[str, torch.Tensor], params: Mapping[str, torch.Tensor]):
@@ -359,7 +461,7 @@ class VICStyle(nn.Module):
             # infiltration curve
             "wmax12": wmax12, "inv_wmax12": 1.0 / wmax12, "bp1": bp1, "inv_bp1": 1.0 / bp1,
             "inv_im": 1.0 / (bp1 * wmax12),
-            # ET: PET share of each layer, 1 / (0.75 capacity)
+            # ET (linear): PET share of each layer, 1 / (0.75 capacity)
             "pet1": pet * share1, "pet2": pet * (1.0 - share1),
             "inv_crit1": inv_wmax[0] / _ET_CRITICAL_FRACTION, "inv_crit2": inv_wmax[1] / _ET_CRITICAL_FRACTION,
             # ARNO baseflow
@@ -374,9 +476,17 @@ class VICStyle(nn.Module):
             x[f"ome{i + 1}"] = 1.0 - expt
             x[f"inv_ome{i + 1}"] = 1.0 / (1.0 - expt)
             x[f"log_rate{i + 1}"] = torch.log((expt - 1.0) * p["KSAT"] * inv_wmax[i])
-        inputs = [x[k] for k in _VIC_INPUTS]
+        vic_et = self.et_stress == "vic"
+        if vic_et:  # ET (vic): PET share of each layer's roots, wilting point, 1 / (critical - wilting)
+            for i in range(3):
+                wilting, critical = stress_points(p[f"EXPT_{i + 1}"])
+                x[f"pet{i + 1}"] = pet * self.root_fractions[i]
+                x[f"wp{i + 1}"] = wilting * wmax[i]
+                x[f"inv_band{i + 1}"] = inv_wmax[i] / (critical - wilting).clamp(min=_EPS)
+                x[f"root{i + 1}"] = torch.full((), self.root_fractions[i], **like)
+        inputs = [x[k] for k in (_VIC_INPUTS_VIC_ET if vic_et else _VIC_INPUTS)]
         fused = resolve_fused(self.compiled, prcp.device)
-        extras = (self._spill,)
+        extras = (self._spill, vic_et)
 
         state = [torch.zeros(n_site, **like)]  # snowpack
         for i, k in enumerate(_LAYERS):
@@ -393,7 +503,7 @@ class VICStyle(nn.Module):
         initial = dict(zip(self.STORES, state))
 
         # --- simulation: _vic_step returns the 4 stores, then et, surface runoff, baseflow, bottom drainage
-        keys = self.STORES + ("et", "runoff_surface", "baseflow", "drainage_bottom")
+        keys = self.STORES + ("et", "runoff_surface", "baseflow", "drainage_bottom") + (("beta",) if vic_et else ())
         sim = run_time_loop(_vic_step, state, days(inputs, 1, warmup), n_time - warmup,
                             extras=extras, fused=fused)
         out = dict(zip(keys, sim))  # [time - warmup, site]
@@ -403,7 +513,7 @@ class VICStyle(nn.Module):
             d = depth[i][warmup:] if depth[i].dim() == 2 else depth[i]
             out[name] = out[_LAYERS[i]] / (d * _MM_PER_M)
 
-        out = {k: out[k] for k in self.OUTPUTS}
+        out = {k: out[k] for k in self.outputs}
         if return_states:
             return out, {"initial": initial, "final": dict(state)}
         return out
