@@ -44,12 +44,14 @@ class Claim:
 
 
 def format_evidence(record: Mapping[str, Any]) -> str:
-    """``a 0.712 vs b 0.650: +0.062 [+0.031, +0.090] (3 seeds, 30 sites)`` from an evidence record."""
-    b = record["b"] if record.get("b") is not None else f"threshold {record['threshold']:g}"
+    """``a 0.712 vs b 0.650: +0.062 [+0.031, +0.090] (3 seeds, 30 sites)`` from an evidence record
+    (``vs threshold 0.9`` where the claim compares one method with a fixed number)."""
+    b = (f"{record['b']} {record['value_b']:.3f}" if record.get("b") is not None
+         else f"threshold {record['threshold']:g}")
     n = record.get("n_sites")
     where = "" if n is None else f", {n if not isinstance(n, list) else ' / '.join(map(str, n))} sites"
     low, high = record["interval"]
-    return (f"{record['a']} {record['value_a']:.3f} vs {b} {record['value_b']:.3f}: "
+    return (f"{record['a']} {record['value_a']:.3f} vs {b}: "
             f"{record['difference']:+.3f} [{low:+.3f}, {high:+.3f}] ({len(record['seeds'])} seeds{where})")
 
 

@@ -75,7 +75,7 @@ CLAIM_RULES: dict[str, ClaimRule] = {r.key: r for r in (
     ClaimRule("camels", "test NSE", "dPL-HBV gz", "SCE-UA HBV", +1),
     ClaimRule("pub_dpl8", "test KGE in held-out basins", "dPL-8", "LTF-8", +1),
     ClaimRule("pub_dpl27", "test KGE in held-out basins", "dPL-27", "dPL-8", +1),
-    ClaimRule("pub_fraction", "median test KGE, dPL-8 at 1/8 of the training basins − LTF-8 with all", "dPL-8 (1/8)",
+    ClaimRule("pub_fraction", "test KGE in held-out basins, dPL-8 at 1/8 of the training basins − LTF-8 with all", "dPL-8 (1/8)",
               "LTF-8 (all)", +1),
 )}
 
