@@ -122,7 +122,6 @@ Tensor layout: forcing ``[time, site]``, parameters ``[site]`` (static) or ``[ti
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -204,12 +203,8 @@ def stress_points(expt: Any) -> tuple[Any, Any]:
     """Wilting and critical points (fractions of a layer's capacity, -) of ``et_stress="vic"`` for the
     Brooks-Corey exponent ``expt`` (> 3; a float or tensor); see the module docstring, 3b."""
     lam = 2.0 / (expt - 3.0)
-    if torch.is_tensor(lam):
-        wilting = torch.exp(lam * math.log(AIR_ENTRY_SUCTION_M / WILTING_SUCTION_M))
-        field = torch.exp(lam * math.log(AIR_ENTRY_SUCTION_M / FIELD_CAPACITY_SUCTION_M))
-    else:
-        wilting = (AIR_ENTRY_SUCTION_M / WILTING_SUCTION_M) ** lam
-        field = (AIR_ENTRY_SUCTION_M / FIELD_CAPACITY_SUCTION_M) ** lam
+    wilting = (AIR_ENTRY_SUCTION_M / WILTING_SUCTION_M) ** lam  # float ** tensor is a tensor
+    field = (AIR_ENTRY_SUCTION_M / FIELD_CAPACITY_SUCTION_M) ** lam
     return wilting, wilting + (1.0 - DEPLETION_FRACTION) * (field - wilting)
 
 
