@@ -32,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .losses import get_loss
-from .utils import atomic_path, resolve_device
+from .utils import atomic_path, flush_denormals, resolve_device
 
 log = logging.getLogger("dplrepro.train")
 
@@ -196,9 +196,11 @@ class Trainer:
 
         ``on_epoch_end(trainer)`` may return a dict of evaluation numbers (e.g. the RMSE
         on all training sites); it is stored in ``history.evaluations`` with the epoch's
-        cost, which is how cost-vs-accuracy curves are drawn.
+        cost, which is how cost-vs-accuracy curves are drawn. Subnormal floats are flushed to
+        zero from here on (:func:`~dplrepro.utils.flush_denormals`: gradients through a warm-up).
         """
         c = self.config
+        flush_denormals()
         first = self._first_loss_day_for(data)
         if data.n_time < first + c.window:
             raise ValueError(

@@ -183,3 +183,32 @@ def test_static_parameters_do_not_depend_on_what_follows_the_warmup():
     assert not torch.equal(last(other)["a"], last(x)["a"])
     with pytest.raises(ValueError, match="day 10"):
         net(x[:5])
+
+
+def test_training_flushes_subnormal_gradients_to_zero():
+    """Trainer.fit turns on flush-to-zero, in a fresh process (the flag is per process): a
+    float32 subnormal (1e-39) then multiplies to 0, a normal 1e-37 is untouched. (Gradients
+    through an unscored warm-up decay into that range and made the LSTM backward ~2x slower.)"""
+    import subprocess
+    import sys
+
+    code = """
+import torch
+from dplrepro.train import SiteTensors, TrainConfig, Trainer
+tiny, small = torch.tensor([1e-39]), torch.tensor([1e-37])
+before = float(tiny * 1.0)
+net = torch.nn.Linear(2, 1)
+class M(torch.nn.Module):
+    def __init__(self):
+        super().__init__(); self.net = net
+    def forward(self, x, forcing=None, z=None):
+        return {"y": self.net(x)[..., 0]}
+data = SiteTensors(x=torch.randn(20, 3, 2).numpy(), forcing={}, target=torch.randn(20, 3).numpy())
+Trainer(M(), TrainConfig(epochs=1, batch_sites=3, window=10, warmup=0, output="y", progress=False)).fit(data)
+print(before, float(tiny * 1.0), float(small * 1.0))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    before, after, small = map(float, out[-3:])
+    if before == 0.0:
+        pytest.skip("this CPU flushes subnormal floats by default")
+    assert before == pytest.approx(1e-39, rel=1e-3) and after == 0.0 and small == pytest.approx(1e-37, rel=1e-6)

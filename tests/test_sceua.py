@@ -101,12 +101,17 @@ def _shifted_rosenbrock(offsets: torch.Tensor, calls: list):
     return f
 
 
+def _shifted_problem(n_sites: int, seed: int):
+    """Per-site Rosenbrock offsets and bounds ``[n_sites, 2]`` (a 4-wide box near the origin)."""
+    g = torch.Generator().manual_seed(seed)
+    offsets = 0.6 * torch.rand(n_sites, 2, generator=g, dtype=F64) - 0.3
+    lower = -2.0 + 0.5 * torch.rand(n_sites, 2, generator=g, dtype=F64)
+    return offsets, lower, lower + 4.0
+
+
 def test_batch_is_bit_identical_to_single_site_runs_and_calls_do_not_grow():
     S = 5
-    g = torch.Generator().manual_seed(0)
-    offsets = 0.6 * torch.rand(S, 2, generator=g, dtype=F64) - 0.3
-    lower = -2.0 + 0.5 * torch.rand(S, 2, generator=g, dtype=F64)
-    upper = lower + 4.0
+    offsets, lower, upper = _shifted_problem(S, seed=0)
     settings = SceuaSettings(ngs=3, kstop=5, seed=11)
 
     calls: list = []
@@ -132,6 +137,29 @@ def test_batch_is_bit_identical_to_single_site_runs_and_calls_do_not_grow():
     # the batch needs exactly as many calls as its slowest site alone
     assert batch.n_objective_calls == max(alone_calls)
     assert len(set(batch.n_loops.tolist())) > 1  # sites really stopped at different loops
+
+
+def test_lazy_candidates_make_the_same_search_with_fewer_points():
+    """Evaluating contraction and random point only where needed changes nothing but the cost."""
+    S = 6
+    offsets, lower, upper = _shifted_problem(S, seed=3)
+    together = sceua(_shifted_rosenbrock(offsets, []), lower, upper, SceuaSettings(ngs=3, kstop=5, seed=2),
+                     progress=False)
+
+    def lazy_objective(x, sites=None):
+        rows = torch.arange(x.shape[0]) if sites is None else sites
+        seen.append(rows.numel() * x.shape[1])
+        return rosenbrock(x - offsets[rows].unsqueeze(1))
+
+    seen: list = []
+    lazy = sceua(lazy_objective, lower, upper, SceuaSettings(ngs=3, kstop=5, seed=2, lazy_candidates=True),
+                 progress=False)
+    for name in ("x", "f", "n_evaluations", "n_loops", "history_f", "history_n_evaluations"):
+        assert torch.equal(getattr(lazy, name), getattr(together, name)), name
+    assert lazy.reason == together.reason
+    # the points really computed are exactly what a serial SCE-UA counts
+    assert sum(seen) == int(lazy.n_evaluations.sum())
+    assert sum(seen) < 0.6 * together.n_points_evaluated * S
 
 
 def test_determinism_and_seed():

@@ -50,6 +50,9 @@ Batching design
   (reflection always; contraction only if the reflection failed; random point only if
   both failed) -- this is the "forward runs" axis of the paper. ``n_points_evaluated``
   is what was really computed (3 per complex and step, every site).
+* ``lazy_candidates``: the same step in up to three calls, each on the (site, complex)
+  pairs still undecided (active sites only), so the points computed approach
+  ``n_evaluations``; the decisions and random numbers are those of the single call.
 * Objective calls per run: ``1 + nspl * n_loops`` where ``n_loops`` is the number of
   shuffling loops of the slowest site -- independent of the number of sites.
 * Per-site stopping: after each shuffling loop each still-active site is checked
@@ -115,6 +118,12 @@ class SceuaSettings:
         has converged.
     peps: normalised geometric range of the population below which a site has converged.
     seed: seed of the counter-based random streams.
+    lazy_candidates: each evolution step evaluates the contraction only where the reflection
+        failed and the random point only where both failed, for active sites only (the
+        objective must take ``sites=``; see :func:`sceua`). Same search, same random numbers,
+        same result; fewer model runs but up to three calls a step -- it pays when a run's
+        cost grows with the number of sites (an LSTM surrogate), not when per-call overhead
+        dominates (a small daily loop).
     """
 
     ngs: int = 2
@@ -128,6 +137,7 @@ class SceuaSettings:
     pcento: float = 0.1
     peps: float = 0.001
     seed: int = 0
+    lazy_candidates: bool = False
 
     def resolved(self, n_params: int) -> "SceuaSettings":
         """Copy with the ``None`` entries computed for ``n_params`` parameters, validated."""
@@ -167,7 +177,8 @@ class SceuaResult:
     history_f: ``[L+1, S]`` best value after the initial sample (row 0) and after each
         shuffling loop; frozen sites repeat their final value.
     history_n_evaluations: ``[L+1, S]`` cumulative ``n_evaluations`` at the same points.
-    n_objective_calls: number of calls of the objective (all sites at once each time).
+    n_objective_calls: number of calls of the objective (all sites at once each time, unless
+        ``lazy_candidates``).
     n_points_evaluated: points per site really passed to the objective (speculative
         candidates and frozen sites included).
     wall_time: seconds.
@@ -295,7 +306,9 @@ def sceua(
     Parameters
     ----------
     objective: ``x [n_sites, m, n_params] -> f [n_sites, m]`` (minimised). Called with all
-        sites every time (frozen sites included); NaN values are treated as +inf.
+        sites every time (frozen sites included); NaN values are treated as +inf. With
+        ``settings.lazy_candidates`` the evolution steps call ``objective(x, sites=idx)``
+        with ``x [k, m, n_params]`` for the sites ``idx [k]`` only.
     lower, upper: bounds ``[n_params]`` (shared) or ``[n_sites, n_params]``.
     settings: :class:`SceuaSettings` (default: the defaults).
     n_sites: number of sites, if it cannot be inferred from ``lower``/``upper``/``x0``/``streams``.
@@ -339,6 +352,32 @@ def sceua(
             raise ValueError(f"objective returned shape {tuple(out.shape)}, expected {tuple(x.shape[:2])}")
         out = out.to(device=dev, dtype=dtype)
         return torch.nan_to_num(out, nan=math.inf)
+
+    def evaluate_pairs(x: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+        """f of ``x [S, C, n]`` where ``wanted [S, C]``, +inf elsewhere (one call of the
+        objective on the pairs' sites, ``m`` = 1)."""
+        nonlocal n_calls, n_points
+        f = torch.full(wanted.shape, math.inf, dtype=dtype, device=dev)
+        site, comp = torch.nonzero(wanted, as_tuple=True)
+        if site.numel() == 0:
+            return f
+        out = torch.as_tensor(objective(x[site, comp].unsqueeze(1), sites=site))
+        n_calls += 1
+        n_points += -(-site.numel() // S)  # per site, rounded up
+        if out.shape != (site.numel(), 1):
+            raise ValueError(f"objective returned shape {tuple(out.shape)}, expected {(site.numel(), 1)}")
+        f[site, comp] = torch.nan_to_num(out.to(device=dev, dtype=dtype).view(-1), nan=math.inf)
+        return f
+
+    def evaluate_lazily(cand: torch.Tensor, fq: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        """``fcand [S, C, 3]`` of reflection, contraction and random point, each evaluated only
+        where the ones before it did not beat ``fq`` (active sites only; +inf elsewhere)."""
+        todo = active.view(-1, 1).expand(fq.shape)
+        parts = []
+        for j in range(3):
+            parts.append(evaluate_pairs(cand[:, :, j, :], todo))
+            todo = todo & ~(parts[-1] < fq)
+        return torch.stack(parts, dim=2)
 
     C, m, q = s.ngs, s.npg, s.nps
     # ---- step 1: initial population
@@ -398,9 +437,13 @@ def sceua(
                 feasible = ((r >= lo[:, None, :]) & (r <= up[:, None, :])).all(dim=-1)
                 r = torch.where(feasible.unsqueeze(-1), r, z[:, :, 0, :])
                 # c. contraction and fallback random point, evaluated together with r
+                #    (or, lazily, each only where the candidates before it failed)
                 c = 0.5 * (g + uq)
                 cand = torch.stack((r, c, z[:, :, 1, :]), dim=2)  # [S, C, 3, n]
-                fcand = evaluate(cand.view(S, C * 3, n)).view(S, C, 3)
+                if s.lazy_candidates:
+                    fcand = evaluate_lazily(cand, fq, active)
+                else:
+                    fcand = evaluate(cand.view(S, C * 3, n)).view(S, C, 3)
                 take_r = fcand[..., 0] < fq
                 take_c = ~take_r & (fcand[..., 1] < fq)
                 choice = torch.where(take_r, 0, torch.where(take_c, 1, 2))  # [S, C]
@@ -563,10 +606,11 @@ def calibrate_process_model(
         o_v = obs.index_select(1, site_idx)
         return loss(sim[warmup:], o_v[warmup:])
 
-    def objective(x: torch.Tensor) -> torch.Tensor:
+    def objective(x: torch.Tensor, sites: torch.Tensor | None = None) -> torch.Tensor:
         S, m, _ = x.shape
         V = S * m
-        site_idx = torch.arange(S, device=device).repeat_interleave(m)
+        rows = torch.arange(S, device=device) if sites is None else torch.as_tensor(sites, device=device)
+        site_idx = rows.repeat_interleave(m)
         phys = lows + x.reshape(V, n) * (highs - lows)
         chunk = V if max_virtual_sites is None else max(1, int(max_virtual_sites))
         parts = [run_model(phys[a : a + chunk], site_idx[a : a + chunk]) for a in range(0, V, chunk)]

@@ -190,13 +190,16 @@ def calibrate_grid_sceua(process_model, train: GridInputs, config: SoilMoistureC
 
     With ``n_seeds``, every cell is calibrated ``n_seeds`` times in the same batched run, copy
     ``r`` with its own random stream (seed ``config.seed + r``): parameters ``{name: [seed, cell]}``
-    and the result's per-site arrays seed-major (``[seed * cell]``)."""
+    and the result's per-site arrays seed-major (``[seed * cell]``). Through an LSTM surrogate,
+    whose cost grows with the sites of a call, the candidates are evaluated lazily (same search,
+    fewer runs: :class:`~dplrepro.calibrate.sceua.SceuaSettings`)."""
     device = resolve_device(device)
     process_model = process_model.to(device)
     k = 1 if n_seeds is None else int(n_seeds)
     f = {name: torch.as_tensor(v, device=device).repeat(1, k) for name, v in train.tensors.forcing.items()}
     obs = torch.as_tensor(train.tensors.target[train.first_day:], device=device).repeat(1, k)
-    settings = SceuaSettings(ngs=config.sceua_ngs, maxn=config.sceua_maxn, kstop=10, seed=config.seed)
+    settings = SceuaSettings(ngs=config.sceua_ngs, maxn=config.sceua_maxn, kstop=10, seed=config.seed,
+                             lazy_candidates=isinstance(process_model, LSTMSurrogate))
     t0 = time.time()
     cal = calibrate_process_model(process_model, f, obs, process_model.parameter_table, None, settings,
                                   output="sm_surface", param_transform=lambda n, v: v.reshape(-1).float(),

@@ -40,7 +40,7 @@ from ..nets.lstm_surrogate import LSTMSurrogate
 from ..physics.parameters import ParameterSpec, ParameterTable
 from ..physics.vic_style import VICStyle
 from ..train import SiteTensors, TrainConfig, Trainer
-from ..utils import atomic_path, config_hash, resolve_device, write_json_atomic
+from ..utils import atomic_path, config_hash, flush_denormals, resolve_device, write_json_atomic
 from .grid import build_grid_inputs, fit_grid_normalizer
 
 log = logging.getLogger("dplrepro.experiments")
@@ -182,8 +182,10 @@ def fit_cell_parameters(model: nn.Module, forcing: Mapping[str, np.ndarray], obs
 
     Each cell has its own free parameters ``u = sigmoid(w)``; the loss is the RMSE of
     ``output`` against ``obs [time - warmup, cell]`` (NaN ignored). Used to find where the
-    surrogate must be accurate; cheap because one batched run serves every cell.
+    surrogate must be accurate; cheap because one batched run serves every cell. Subnormal
+    floats are flushed to zero (:func:`~dplrepro.utils.flush_denormals`).
     """
+    flush_denormals()
     device = resolve_device(device)
     table = model.parameter_table
     gen = torch.Generator().manual_seed(seed)
