@@ -35,7 +35,7 @@ import torch
 from .data.splits import TimeWindow
 from .experiments import pub, soil_moisture, streamflow, surrogate
 from .results import DATA_SOURCES, PROFILES, ChapterRun
-from .utils import flush_denormals, resolve_device, seed_everything
+from .utils import resolve_device, seed_everything
 
 __all__ = ["CHAPTERS", "STANDARD_PARAMETERS", "ChapterSpec", "DataTourConfig", "ParameterError", "Setting", "chapter_spec",
            "configure", "start_chapter", "validate_parameters"]
@@ -349,14 +349,12 @@ def _notebook_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 def start_chapter(name: str, namespace: Mapping[str, Any]) -> tuple[ChapterRun, Any]:
     """Validate a notebook's parameters (``globals()`` right after its parameters cell), seed
-    everything, flush subnormal floats (:func:`~dplrepro.utils.flush_denormals`), set the chapter's
-    thread policy and quiet logging; return ``(run, config)``."""
+    everything, set the chapter's thread policy and quiet logging; return ``(run, config)``."""
     spec = chapter_spec(name)
     values = validate_parameters(name, _notebook_parameters(namespace))
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     seed_everything(values["seed"])
-    flush_denormals()
     if spec.cpu_threads is not None and resolve_device(values["device"]).type == "cpu":
         torch.set_num_threads(min(spec.cpu_threads, torch.get_num_threads()))
     recorded = {k: f"{v.start}/{v.end}" if isinstance(v, TimeWindow) else v for k, v in values.items()}
