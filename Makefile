@@ -1,5 +1,5 @@
 # dplrepro: two commands on a fresh machine.
-#   make book   create/update .venv, run every chapter (quick profile), build the HTML book
+#   make book   create/update .venv, run every chapter (quick profile; JOBS=N at once, default 2), build the HTML book
 #   make test   same environment, run the whole test suite
 # Data come from $DPLREPRO_DATA (default: the project's data/); with no real data the
 # chapters fall back to the embedded synthetic twin and say so.
@@ -7,6 +7,7 @@
 PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= quick
+JOBS    ?=
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.dplrepro-installed
 
@@ -23,11 +24,14 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 book: $(STAMP)
-	$(VENV)/bin/dplrepro book --profile $(PROFILE)
+	$(VENV)/bin/dplrepro book --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS))
 
-# pytest exit code 5 (no tests collected) is a failure, never a pass.
+# pytest exit code 5 (no tests collected) is a failure, never a pass. TEST_JOBS pytest-xdist
+# workers (default 2 on a machine with 2+ cores), each test file whole on one worker, one torch
+# thread each (tests/conftest.py); TEST_JOBS=0 runs everything in this process.
+TEST_JOBS ?= $(shell $(PYTHON) -c "import os; print(2 if (os.cpu_count() or 1) >= 2 else 0)")
 test: $(STAMP)
-	@$(PY) -m pytest; rc=$$?; \
+	@$(PY) -m pytest $(if $(filter-out 0,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadfile); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests -- failing"; exit 1; fi; \
 	exit $$rc
 

@@ -178,16 +178,23 @@ def chapter_rows(results: Path, profile: str, names: Iterable[str], started: flo
     return rows
 
 
-def total_row(measured: Mapping[str, Any], chapters: Sequence[Mapping], largest_process_mb: float | None) -> dict:
-    """The total row: measured wall time and peak memory, plus the sum of the chapters' own times."""
+def total_row(measured: Mapping[str, Any], chapters: Sequence[Mapping], largest_process_mb: float | None,
+              jobs: int = 1) -> dict:
+    """The total row: measured wall time and peak memory, plus the sum of the chapters' own times.
+    With ``jobs > 1`` chapters overlap: ``other_s`` is then unknown (None) and ``overlap_gain``
+    is the sum of the chapters' times over the wall time."""
     chapter_sum = sum(float(r["wall_s"]) for r in chapters if r.get("wall_s") is not None and r.get("fresh") is not False)
+    overlapped = jobs > 1
     return {
         "chapter": "TOTAL (dplrepro book)",
         "wall_s": measured["wall_s"],
         "peak_tree_rss_mb": measured["peak_tree_rss_mb"],
         "largest_process_rss_mb": largest_process_mb,
         "chapters_wall_s": chapter_sum,
-        "other_s": measured["wall_s"] - chapter_sum,  # start-up, input hashing, staging, jupyter-book build
+        # start-up, input hashing, staging, jupyter-book build
+        "other_s": None if overlapped else measured["wall_s"] - chapter_sum,
+        "overlap_gain": chapter_sum / measured["wall_s"] if overlapped and measured["wall_s"] else None,
+        "jobs": jobs,
         "returncode": measured["returncode"],
     }
 
@@ -204,8 +211,8 @@ def data_state() -> dict:
             "datasets_present": present, "data": kind}
 
 
-def book_command(profile: str, only: Sequence[str] | None = None, force: bool = True) -> list[str]:
-    """``dplrepro book ...`` with the console script of this interpreter's environment."""
+def book_command(profile: str, only: Sequence[str] | None = None, force: bool = True, jobs: int = 1) -> list[str]:
+    """``dplrepro book ... --jobs N`` with the console script of this interpreter's environment."""
     script = Path(sys.executable).with_name("dplrepro")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "dplrepro"]
     cmd += ["book", "--profile", profile]
@@ -213,7 +220,7 @@ def book_command(profile: str, only: Sequence[str] | None = None, force: bool = 
         cmd += ["--only", *only]
     if force:
         cmd.append("--force")
-    return cmd
+    return cmd + ["--jobs", str(jobs)]
 
 
 # ---------------------------------------------------------------------------- main
@@ -224,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only these chapters (dplrepro book --only; the others must have run before, "
                         "since the HTML build needs every executed chapter)")
     p.add_argument("--no-force", action="store_true", help="let dplrepro reuse cached chapter runs")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="chapters at once (dplrepro book --jobs; default: what make book uses here)")
     p.add_argument("--interval", type=float, default=POLL_INTERVAL_S, help="memory sampling interval (s)")
     p.add_argument("--out-dir", type=Path, default=None, help="where the JSON goes (default benchmarks/results)")
     return p
@@ -234,8 +243,11 @@ def main(argv: Sequence[str] | None = None, *, command: Callable[..., list[str]]
     from dplrepro.book import chapters
     from dplrepro.results import results_root
 
+    from dplrepro.book import default_jobs
+
     names = list(args.only) if args.only else chapters()
-    cmd = command(args.profile, args.only, not args.no_force)
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    cmd = command(args.profile, args.only, not args.no_force, jobs)
     data = data_state()
     print(f"[bench_book] {' '.join(cmd)}  (data: {data['data']}, {data['data_dir']})", flush=True)
     started = time.time()
@@ -243,7 +255,7 @@ def main(argv: Sequence[str] | None = None, *, command: Callable[..., list[str]]
     largest = children_peak_rss_mb()
 
     rows = chapter_rows(results_root(), args.profile, names, started)
-    rows.append(total_row(measured, rows, largest))
+    rows.append(total_row(measured, rows, largest, jobs))
     sources = {r["data_source"] for r in rows[:-1] if r.get("data_source")}
     notes = [
         f"This is the README's `make book` (dplrepro book --profile {args.profile}) on this machine"
@@ -251,8 +263,9 @@ def main(argv: Sequence[str] | None = None, *, command: Callable[..., list[str]]
         f"peak_tree_rss_mb: summed RSS of the command and all its descendants (Jupyter kernels, jupyter-book), "
         f"sampled every {args.interval} s with {measured['method']} ({measured['samples']} samples); "
         "largest_process_rss_mb: the largest single finished descendant (ru_maxrss of RUSAGE_CHILDREN).",
-        "Chapter wall times are the runner's own (results/<chapter>/<profile>/run.json); other_s is the rest: "
-        "start-up, input hashing, staging and the jupyter-book HTML build.",
+        "Chapter wall times are the runner's own (results/<chapter>/<profile>/run.json); "
+        + (f"{jobs} chapters ran at once, so they overlap: overlap_gain is their sum over the total wall time."
+           if jobs > 1 else "other_s is the rest: start-up, input hashing, staging and the jupyter-book HTML build."),
         f"Data: chapters used {', '.join(sorted(sources)) or 'unknown'} data; the data folder "
         f"{data['data_dir']} holds {data['data']} data ({sum(data['datasets_present'].values())} of "
         f"{len(data['datasets_present'])} datasets).",
@@ -263,14 +276,14 @@ def main(argv: Sequence[str] | None = None, *, command: Callable[..., list[str]]
         notes.append(f"Reused from the cache (not rerun; their wall_s is from an earlier run): {', '.join(stale)}.")
     if measured["returncode"] != 0:
         notes.append(f"BUILD FAILED: the command exited with {measured['returncode']}.")
-    settings = {"command": cmd, "profile": args.profile, "only": args.only, "force": not args.no_force,
+    settings = {"command": cmd, "profile": args.profile, "only": args.only, "force": not args.no_force, "jobs": jobs,
                 "cwd": str(PROJECT_ROOT), "results_root": str(results_root()), **data}
     from dplrepro.utils import resolve_device
 
     rec = record(NAME, device=resolve_device("auto"), settings=settings, rows=rows, targets=[], notes=notes)
     path = write_result(rec, args.out_dir)
     print_table(rows, ["chapter", "wall_s", "fresh", "data_source", "peak_tree_rss_mb", "largest_process_rss_mb",
-                       "other_s", "returncode"], title=f"dplrepro book --profile {args.profile}")
+                       "other_s", "overlap_gain", "returncode"], title=f"dplrepro book --profile {args.profile}")
     print(f"wrote {path}")
     return rec
 

@@ -9,7 +9,7 @@ executed notebook is what the HTML shows (Jupyter Book itself never re-executes 
 **Cache.** After a successful run the runner writes ``results/<chapter>/<profile>/run.json``:
 the parameters and a hash of everything the run depends on (:func:`inputs_hash`: the
 chapter source, the parameters, the ``dplrepro`` source code, the data folder's files,
-package versions, and the summaries of the chapters it declares it reads in its front
+package versions, the torch thread setting, and the summaries of the chapters it declares it reads in its front
 matter, ``dplrepro: {reads: [...]}``, and the content of other project files it declares,
 ``dplrepro: {files: [glob, ...]}``, e.g. the benchmark records the Performance page shows). Running a chapter again with the same hash
 reuses the executed notebook and its results instead of retraining; any change reruns
@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
@@ -175,6 +175,7 @@ def inputs_hash(name: str, profile: str, parameters: Mapping[str, Any], project_
         "versions": _versions(),
         "reads": upstream,
         "files": chapter_files(name, project_root),
+        "torch_threads": torch_threads_setting(),
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -206,7 +207,9 @@ def _banner(name: str, profile: str, seconds: float) -> str:
         + (f" ({run['data_description']})" if run.get("data_description") else "")
         + f", profile `{profile}`, seed {run.get('seed', '?')}, device `{device}`; it took "
         f"**{seconds / 60:.1f} min** on {platform.machine()} with {os.cpu_count()} CPU cores"
-        f" (finished {run.get('finished_utc', '?')}). Rerun: `dplrepro run {name} --profile {profile}`.\n"
+        + (f" ({run['torch_threads']} torch thread{'s' if run['torch_threads'] != 1 else ''})"
+           if run.get("torch_threads") is not None else "")
+        + f" (finished {run.get('finished_utc', '?')}). Rerun: `dplrepro run {name} --profile {profile}`.\n"
         "```"
     )
 
@@ -267,6 +270,22 @@ def run_chapter(
     holding the traceback. An earlier run with the same :func:`inputs_hash` is reused
     unless ``force``.
     """
+    path, _ = _run_or_reuse(name, profile, parameters, build_dir=build_dir, project_root=project_root,
+                            progress=progress, force=force)
+    return path
+
+
+def torch_threads_setting() -> str:
+    """The intra-op thread count a chapter kernel started now inherits: ``OMP_NUM_THREADS``
+    (set per worker by :func:`build_book` with ``jobs > 1``) or ``default`` (torch's: every
+    core). Part of :func:`inputs_hash`: float sums split over threads differ in the last bits."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return value if value.isdigit() and int(value) > 0 else "default"
+
+
+def _run_or_reuse(name: str, profile: str, parameters: Mapping[str, Any] | None, *, build_dir: Path,
+                  project_root: Path, progress: bool, force: bool) -> tuple[Path, bool]:
+    """:func:`run_chapter`, also saying whether the cached run was reused (``True``)."""
     import jupytext
     import papermill
 
@@ -279,7 +298,7 @@ def run_chapter(
         if cached is not None:
             log.info("chapter %s (profile %s): inputs unchanged (hash %s), reusing the run of %s",
                      name, profile, key, cached.get("finished_utc"))
-            return executed_path(name, profile, build_dir)
+            return executed_path(name, profile, build_dir), True
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3", "language": "python"}
     has_parameters = any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in notebook.cells)
@@ -317,9 +336,10 @@ def run_chapter(
         "chapter": name, "profile": profile, "parameters": params, "inputs_hash": key,
         "wall_time_s": round(seconds, 1), "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "executed_notebook": str(out), "machine": platform.machine(), "cpu_count": os.cpu_count(),
+        "torch_threads": torch_threads_setting(),
     })
     log.info("chapter %s done in %.1f s", name, seconds)
-    return out
+    return out, False
 
 
 def parameters_for(name: str, parameters: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
@@ -381,6 +401,126 @@ def build_html(profile: str, *, build_dir: Path = BUILD_DIR, project_root: Path 
     return html
 
 
+def default_jobs() -> int:
+    """Chapters :func:`build_book` runs at once by default: 2 on a machine with two or more
+    cores, else 1. The chapters' dependency graph rarely has more than two ready at a time,
+    and each job gets its share of the cores (:func:`build_book`)."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def run_order(names: Sequence[str], profile: str, project_root: Path = PROJECT_ROOT) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """The scheduling data of :func:`build_book` for the chapters ``names``: each chapter's
+    prerequisites among ``names`` (the chapters it reads, front matter ``reads``), and its
+    priority, the longest chain of estimated wall times (s) from its start to the end of the
+    book through the chapters that read it. The estimate of a chapter is its last recorded
+    wall time for ``profile`` (``run.json``), else 1 s."""
+    names = list(names)
+    prerequisites = {n: [r for r in chapter_reads(n, project_root) if r in names] for n in names}
+    readers = {n: [m for m in names if n in prerequisites[m]] for n in names}
+    estimate = {}
+    for n in names:
+        record_path = results_root() / n / profile / "run.json"
+        try:
+            estimate[n] = max(float(json.loads(record_path.read_text()).get("wall_time_s", 1.0)), 1.0)
+        except (OSError, ValueError, TypeError, AttributeError):
+            estimate[n] = 1.0
+    priority: dict[str, float] = {}
+
+    def chain(n: str, path: tuple[str, ...]) -> float:
+        if n in path:
+            raise ChapterError(f"chapters read each other in a cycle: {' -> '.join(path[path.index(n):] + (n,))}")
+        if n not in priority:
+            priority[n] = estimate[n] + max((chain(m, path + (n,)) for m in readers[n]), default=0.0)
+        return priority[n]
+
+    for n in names:
+        chain(n, ())
+    return prerequisites, priority
+
+
+def _worker_start(threads: int, log_level: int) -> None:
+    """Initialise a :func:`build_book` worker process: its chapter kernels get ``threads`` torch threads."""
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _worker_run(name: str, profile: str, parameters: Mapping[str, Any], build_dir: Path, project_root: Path,
+                force: bool) -> tuple[bool, float]:
+    """Run one chapter in a worker process: (reused?, wall time in s)."""
+    started = time.time()
+    _, reused = _run_or_reuse(name, profile, parameters, build_dir=build_dir, project_root=project_root,
+                              progress=False, force=force)
+    return reused, time.time() - started
+
+
+def _run_chapters_in_parallel(names: Sequence[str], profile: str, parameters: Mapping[str, Mapping[str, Any]], *,
+                              jobs: int, build_dir: Path, project_root: Path, force: bool) -> None:
+    """Run ``names`` with up to ``jobs`` chapters at once, each after the chapters it reads.
+
+    Among the chapters whose prerequisites are done, the one heading the longest remaining
+    chain (:func:`run_order`) starts first. Each job's kernels get ``cores // jobs`` torch
+    threads. A failed chapter does not stop the others; the chapters that read it are not
+    run, and :class:`ChapterError` names both once everything else has finished."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from tqdm.auto import tqdm
+
+    prerequisites, priority = run_order(names, profile, project_root)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    waiting, done = list(names), set()
+    failed: dict[str, str] = {}
+    skipped: list[str] = []
+    running: dict[Any, str] = {}
+    bar = tqdm(total=len(names), desc=f"book ({jobs} at a time, {threads} torch thread(s) each)", unit="chapter")
+    executor = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_start, initargs=(threads, log.getEffectiveLevel()))
+    try:
+        while waiting or running:
+            for n in list(waiting):
+                blocked = [r for r in prerequisites[n] if r in failed or r in skipped]
+                if blocked:
+                    waiting.remove(n)
+                    skipped.append(n)
+                    bar.update(1)
+                    bar.write(f"{n}: not run, it reads {', '.join(blocked)}")
+            ready = sorted((n for n in waiting if all(r in done for r in prerequisites[n])),
+                           key=lambda n: (-priority[n], names.index(n)))
+            for n in ready[: jobs - len(running)]:
+                waiting.remove(n)
+                running[executor.submit(_worker_run, n, profile, parameters[n], build_dir, project_root, force)] = n
+            if not running:
+                if waiting:  # cannot happen: run_order refuses cycles
+                    raise ChapterError(f"chapters {waiting} wait for chapters that never run")
+                break
+            bar.set_postfix_str("running " + ", ".join(sorted(running.values())))
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                n = running.pop(future)
+                bar.update(1)
+                try:
+                    reused, seconds = future.result()
+                except Exception as exc:  # a ChapterError, or a worker that died
+                    failed[n] = str(exc)
+                    bar.write(f"{n}: FAILED -- {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+                    continue
+                done.add(n)
+                bar.write(f"{n}: " + ("inputs unchanged, earlier run reused" if reused else f"ran in {seconds / 60:.1f} min"))
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        bar.close()
+    executor.shutdown()
+    if failed:
+        lines = [f"{len(failed)} chapter(s) failed (profile {profile}):"]
+        lines += [f"- {n}: {message}" for n, message in failed.items()]
+        if skipped:
+            lines.append(f"not run, because they read a failed chapter: {', '.join(skipped)}")
+        raise ChapterError("\n".join(lines))
+
+
 def build_book(
     profile: str = "quick",
     *,
@@ -389,13 +529,30 @@ def build_book(
     build_dir: Path = BUILD_DIR,
     project_root: Path = PROJECT_ROOT,
     force: bool = False,
+    jobs: int | None = None,
 ) -> Path:
     """Run every chapter (or the given ones) with ``profile`` (reusing unchanged runs unless
-    ``force``), then build the HTML book."""
+    ``force``), then build the HTML book.
+
+    ``jobs``: chapters run at once (``None``: :func:`default_jobs`). With ``jobs > 1`` each
+    chapter runs in a worker process whose kernels get ``cores // jobs`` torch threads, and
+    starts once the chapters it reads have finished; with 1 they run one after the other in
+    book order, in this process, with torch's default threads and a progress bar per cell.
+    The thread count is part of each run's cache key, so a chapter's numbers depend on the
+    settings, never on which other chapter ran beside it."""
     names = list(chapters_to_run) if chapters_to_run is not None else chapters(project_root)
-    for name in names:
-        run_chapter(name, profile, parameters_for(name, parameters or {}, names), build_dir=build_dir,
-                    project_root=project_root, force=force)
+    jobs = default_jobs() if jobs is None else int(jobs)
+    if jobs < 1:
+        raise ChapterError(f"jobs must be a positive number of chapters to run at once, got {jobs}")
+    params = {name: parameters_for(name, parameters or {}, names) for name in names}
+    for name, values in params.items():  # a bad parameter is refused before any chapter starts
+        validate_parameters(name, {**values, "profile": profile})
+    if jobs == 1 or len(names) == 1:
+        for name in names:
+            run_chapter(name, profile, params[name], build_dir=build_dir, project_root=project_root, force=force)
+    else:
+        _run_chapters_in_parallel(names, profile, params, jobs=min(jobs, len(names)), build_dir=build_dir,
+                                  project_root=project_root, force=force)
     return build_html(profile, build_dir=build_dir, project_root=project_root)
 
 

@@ -4,7 +4,7 @@
     dplrepro data download camels-us         official archives, SHA-256 checked
     dplrepro data prepare camels-us          raw archive layout -> camels_us.nc
     dplrepro run CHAPTER [--profile quick|full] [-p key=value ...]
-    dplrepro book [--profile quick|full] [--only CHAPTER ...]
+    dplrepro book [--profile quick|full] [--only CHAPTER ...] [--jobs N]
     dplrepro chapters                        list the chapters in book order
 """
 
@@ -41,6 +41,16 @@ def _parse_params(items: Sequence[str]) -> dict[str, Any]:
         else:
             params[key.strip()] = yaml.safe_load(value)
     return params
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of chapters, got {text!r}")
+    return value
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
@@ -84,7 +94,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_book(args: argparse.Namespace) -> int:
-    html = build_book(args.profile, chapters_to_run=args.only, parameters=_parse_params(args.param), force=args.force)
+    html = build_book(args.profile, chapters_to_run=args.only, parameters=_parse_params(args.param), force=args.force,
+                      jobs=args.jobs)
     print(f"HTML book: {html / 'index.html'}")
     return 0
 
@@ -133,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                       help="parameter passed to every chapter (repeatable)")
     book.add_argument("--force", action="store_true", help="rerun every chapter, ignoring cached runs")
+    book.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                      help="chapters run at once, each after the chapters it reads, with cores/N torch threads "
+                           "(default: 2 on a machine with 2+ cores; 1: one after the other with a progress bar per cell)")
     book.set_defaults(func=_cmd_book)
 
     lst = sub.add_parser("chapters", help="list chapters in book order")

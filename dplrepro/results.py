@@ -333,6 +333,11 @@ def load_summary(chapter: str, profile: str) -> dict[str, Any]:
     return summary
 
 
+def _threads_note(record: Mapping[str, Any]) -> str:
+    threads = record.get("torch_threads")
+    return "" if threads is None else f" ({threads} torch thread{'s' if threads != 1 else ''})"
+
+
 def run_records_table(chapters: Sequence[str], profile: str) -> pd.DataFrame:
     """One row per chapter: its commands, and the recorded wall time and machine of its
     ``profile`` run and of its full run (from the summaries' run records)."""
@@ -345,7 +350,8 @@ def run_records_table(chapters: Sequence[str], profile: str) -> pd.DataFrame:
             "full command (one GPU)": f"dplrepro run {c} --profile full -p device=cuda",
             f"{profile}: wall time (min)": round(quick["wall_time_s"] / 60, 1) if quick else None,
             f"{profile}: ran on": (f"{quick.get('data_source')} data, {quick.get('resolved_device', quick.get('device'))}, "
-                                   f"{quick.get('machine')}, {quick.get('finished_utc')}") if quick else "not run yet",
+                                   f"{quick.get('machine')}{_threads_note(quick)}, {quick.get('finished_utc')}")
+            if quick else "not run yet",
             "full: wall time (min)": round(full["wall_time_s"] / 60, 1) if full else None,
             "full: ran on": (f"{full.get('data_source')} data, {full.get('resolved_device', full.get('device'))}, "
                              f"{full.get('finished_utc')}") if full else "not measured yet (needs a GPU session)",
@@ -356,6 +362,13 @@ def run_records_table(chapters: Sequence[str], profile: str) -> pd.DataFrame:
 def load_summaries(profile: str) -> dict[str, dict]:
     """Every chapter's checked summary for ``profile`` that exists (chapter -> summary)."""
     return {c: s for c in SCHEMAS if (s := read_summary(c, profile)) is not None}
+
+
+def _torch_threads() -> int:
+    """Intra-op threads torch computes with in this process now."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 @dataclass
@@ -427,6 +440,7 @@ class ChapterRun:
             "dplrepro_version": __version__,
             "python": platform.python_version(),
             "machine": platform.machine(),
+            "torch_threads": _torch_threads(),
         }
         if "run" in summary:
             raise SummaryError(f"chapter {self.chapter!r}: summary key 'run' is reserved for the run record")

@@ -13,7 +13,21 @@ from pathlib import Path
 
 import pytest
 
-from dplrepro.data.paths import data_dir
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs pytest-xdist workers, one per core share: each computes with
+    # cores // workers torch threads, and so do the notebook kernels its tests start
+    # (they inherit the environment). Oversubscribed threads spin and slow everything.
+    _WORKER_THREADS = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(_WORKER_THREADS)
+
+from dplrepro.data.paths import data_dir  # noqa: E402  (after the thread setting: may import torch)
+
+
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(_WORKER_THREADS)
 
 
 def _require(name: str) -> Path:

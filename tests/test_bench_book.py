@@ -78,12 +78,19 @@ def test_chapter_rows_read_run_json(tmp_path):
     assert by["missing"]["wall_s"] is None and "error" in by["missing"]
     total = bench_book.total_row({"wall_s": 30.0, "peak_tree_rss_mb": 500.0, "returncode": 0}, rows, 400.0)
     assert total["chapters_wall_s"] == 10.3  # the cached (stale) chapter is not part of this build
-    assert total["other_s"] == pytest.approx(19.7)
+    assert total["other_s"] == pytest.approx(19.7) and total["overlap_gain"] is None
+    # two chapters at once: they overlap, so the rest is unknown and the gain is their sum over the wall time
+    _fake_run(tmp_path / "two", "data_tour", 10.3)
+    _fake_run(tmp_path / "two", "camels", 40.0)
+    rows = bench_book.chapter_rows(tmp_path / "two", "quick", ["data_tour", "camels"], started)
+    total = bench_book.total_row({"wall_s": 40.0, "peak_tree_rss_mb": 500.0, "returncode": 0}, rows, 400.0, jobs=2)
+    assert total["other_s"] is None and total["overlap_gain"] == pytest.approx(50.3 / 40.0) and total["jobs"] == 2
 
 
 def test_book_command_uses_this_environment():
     cmd = bench_book.book_command("quick", ["data_tour"], force=True)
-    assert cmd[-5:] == ["--profile", "quick", "--only", "data_tour", "--force"]
+    assert cmd[-7:] == ["--profile", "quick", "--only", "data_tour", "--force", "--jobs", "1"]
+    assert bench_book.book_command("quick", None, jobs=2)[-2:] == ["--jobs", "2"]
     assert cmd[0].startswith(sys.prefix) or cmd[:3] == [sys.executable, "-m", "dplrepro"]
     assert "--force" not in bench_book.book_command("quick", None, force=False)
 
@@ -106,13 +113,13 @@ def test_main_on_a_fake_build(tmp_path, monkeypatch):
     """))
     seen = {}
 
-    def fake_command(profile, only, force):
-        seen.update(profile=profile, only=only, force=force)
+    def fake_command(profile, only, force, jobs):
+        seen.update(profile=profile, only=only, force=force, jobs=jobs)
         return [sys.executable, str(script), *only]
 
-    rec = bench_book.main(["--only", "data_tour", "camels", "--out-dir", str(tmp_path / "out"), "--interval", "0.2"],
-                          command=fake_command)
-    assert seen == {"profile": "quick", "only": ["data_tour", "camels"], "force": True}
+    rec = bench_book.main(["--only", "data_tour", "camels", "--out-dir", str(tmp_path / "out"), "--interval", "0.2",
+                           "--jobs", "1"], command=fake_command)
+    assert seen == {"profile": "quick", "only": ["data_tour", "camels"], "force": True, "jobs": 1}
     (path,) = (tmp_path / "out").glob("book--*.json")
     on_disk = json.loads(path.read_text())
     assert on_disk["rows"] == rec["rows"] and on_disk["targets"] == []

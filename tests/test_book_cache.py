@@ -96,3 +96,92 @@ def test_declared_project_files_enter_the_hash_by_content(tmp_path):
     assert list(first) == ["bench/a.json"]
     (tmp_path / "bench" / "a.json").write_text('{"x": 2}')  # same size, new content
     assert chapter_files("perf", tmp_path)["bench/a.json"] != first["bench/a.json"]
+
+
+def test_inputs_hash_follows_the_torch_thread_setting(isolated_data_dir, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    default = inputs_hash("camels", "quick", {})
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert book.torch_threads_setting() == "1"
+    assert inputs_hash("camels", "quick", {}) != default
+    monkeypatch.setenv("OMP_NUM_THREADS", "not-a-number")
+    assert book.torch_threads_setting() == "default" and inputs_hash("camels", "quick", {}) == default
+
+
+def test_run_order_starts_the_longest_chain_of_chapters_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
+    names = book.chapters()
+    prerequisites, priority = book.run_order(names, "quick")
+    assert prerequisites["scaling_curves"] == ["surrogate", "soil_moisture", "global_pub"]
+    assert prerequisites["soil_moisture"] == ["surrogate"] and prerequisites["camels"] == []
+    # no recorded runs: every chapter counts 1 s, so the chain surrogate -> soil_moisture ->
+    # scaling_curves -> reproduce -> results heads the order
+    experiments = ["camels", "surrogate", "soil_moisture", "evapotranspiration", "global_pub"]
+    assert max(experiments, key=priority.get) == "surrogate"
+    assert priority["surrogate"] == 5 and priority["global_pub"] == 4 and priority["camels"] == 3
+    assert priority["performance"] == 1
+    # recorded wall times take over: a long camels run now starts first
+    record = tmp_path / "results" / "camels" / "quick" / "run.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"wall_time_s": 3000.0}))
+    _, priority = book.run_order(names, "quick")
+    assert priority["camels"] == 3002 and max(experiments, key=priority.get) == "camels"
+
+
+def test_run_order_refuses_chapters_that_read_each_other(tmp_path):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/a\nchapters:\n  - file: book/b\n")
+    for name, other in (("a", "b"), ("b", "a")):
+        (tmp_path / "book" / f"{name}.md").write_text(
+            f"---\ndplrepro:\n  reads: [{other}]\njupytext:\n  formats: md:myst\n---\n# {name}\n")
+    with pytest.raises(book.ChapterError, match="cycle: a -> b -> a"):
+        book.run_order(["a", "b"], "quick", tmp_path)
+
+
+@pytest.mark.slow
+def test_the_book_runs_chapters_in_parallel_after_what_they_read(tmp_path, isolated_data_dir, monkeypatch, capsys):
+    """Two at a time, one torch thread each on two cores; a failure stops only its readers."""
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
+    build, results = tmp_path / "build", tmp_path / "results"
+    pages = ["data_tour", "reproduce", "results", "performance"]
+    monkeypatch.setattr(book, "build_html", lambda profile, **kw: tmp_path / "html")  # HTML: tests/test_book.py
+    params = {"seed": 3, "benchmark_dir": "benchmarks/no-records-in-this-test"}
+    book.build_book("quick", chapters_to_run=pages, parameters=params, build_dir=build, jobs=2)
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    for name in pages:
+        summary = json.loads((results / name / "quick" / "summary.json").read_text())
+        assert summary["run"]["torch_threads"] == threads, name
+        assert json.loads((results / name / "quick" / "run.json").read_text())["torch_threads"] == str(threads)
+    # reproduce ran after data_tour: it lists data_tour's recorded wall time
+    rows = {r["chapter"]: r for r in json.loads((results / "reproduce" / "quick" / "summary.json").read_text())["chapters"]}
+    assert rows["data_tour"]["quick: wall time (min)"] is not None
+    assert f"({threads} torch thread" in rows["data_tour"]["quick: ran on"]
+    shown = capsys.readouterr()
+    assert "data_tour: ran in" in shown.out and "2 at a time" in shown.err
+
+    # unchanged: every chapter is reused
+    book.build_book("quick", chapters_to_run=pages, parameters=params, build_dir=build, jobs=2)
+    assert capsys.readouterr().out.count("earlier run reused") == len(pages)
+
+    # data_tour fails (real data asked for, none there): its readers are not run, performance is
+    with pytest.raises(book.ChapterError) as failure:
+        book.build_book("quick", chapters_to_run=pages, parameters={**params, "data_source": "real"},
+                        build_dir=build, jobs=2)
+    message = str(failure.value)
+    assert "1 chapter(s) failed" in message and "- data_tour:" in message
+    assert "not run, because they read a failed chapter: reproduce, results" in message
+    performance = json.loads((results / "performance" / "quick" / "run.json").read_text())
+    assert performance["parameters"]["data_source"] == "real"  # it ran with the new parameters
+
+
+def test_the_book_command_takes_a_positive_number_of_jobs(capsys):
+    from dplrepro.cli import build_parser
+
+    assert build_parser().parse_args(["book", "--jobs", "3"]).jobs == 3
+    assert build_parser().parse_args(["book"]).jobs is None  # default_jobs()
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["book", "--jobs", bad])
+        assert f"expected a positive whole number of chapters, got '{bad}'" in capsys.readouterr().err
+    with pytest.raises(book.ChapterError, match="jobs must be a positive number"):
+        book.build_book("quick", chapters_to_run=["data_tour"], jobs=0)
