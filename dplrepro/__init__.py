@@ -5,7 +5,8 @@ Layout, in layers: a module imports only its own layer and the layers above it
 (``tests/test_layout.py`` fails on an import cycle or an upward import, counting imports
 inside functions):
 
-1. ``utils`` (devices, seeds, atomic writes, config hashes), ``metrics`` (Bias, Corr, RMSE,
+1. ``utils`` (devices, seeds, atomic writes, config hashes), ``cache`` (content keys: data files by
+   content, code, package versions), ``metrics`` (Bias, Corr, RMSE,
    ubRMSE, NSE, KGE + components, FHV, FLV), ``losses``, ``evidence`` (each claim's rule,
    bootstrap intervals, verdicts), ``data.errors``
 2. ``physics``: the process models and what they need -- HBV, VIC-style, routing, the one

@@ -8,7 +8,8 @@ executed notebook is what the HTML shows (Jupyter Book itself never re-executes 
 
 **Cache.** After a successful run the runner writes ``results/<chapter>/<profile>/run.json``:
 the parameters and a hash of everything the run depends on (:func:`inputs_hash`: the
-chapter source, the parameters, the ``dplrepro`` source code, the data folder's files,
+chapter source, the parameters, the ``dplrepro`` source code, the data folder's files by content
+(:mod:`dplrepro.cache`),
 package versions, the torch thread setting, and the summaries of the chapters it declares it reads in its front
 matter, ``dplrepro: {reads: [...]}``, and the content of other project files it declares,
 ``dplrepro: {files: [glob, ...]}``, e.g. the benchmark records the Performance page shows). Running a chapter again with the same hash
@@ -35,7 +36,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -43,6 +43,7 @@ import yaml
 
 from .chapters import chapter_spec, validate_parameters
 from .data.paths import data_dir
+from .cache import code_fingerprint, data_fingerprint, package_versions
 from .results import SummaryError, chapter_dir, read_summary, results_root, summary_path
 from .utils import write_json_atomic
 
@@ -129,37 +130,6 @@ def chapter_files(name: str, project_root: Path = PROJECT_ROOT) -> dict[str, str
     return out
 
 
-def _data_fingerprint() -> list:
-    """(name, size, mtime) of every file in the data folder -- cheap, and changes with the data."""
-    root = data_dir()
-    entries: list = [str(root)]
-    if root.exists():
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for f in sorted(filenames):
-                st = os.stat(os.path.join(dirpath, f))
-                entries.append((os.path.relpath(os.path.join(dirpath, f), root), st.st_size, int(st.st_mtime)))
-    return entries
-
-
-def _code_fingerprint(project_root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted((project_root / "dplrepro").rglob("*.py")):
-        digest.update(str(path.relative_to(project_root)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for package in ("torch", "numpy", "xarray", "pandas", "scipy"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = "absent"
-    return out
-
-
 def inputs_hash(name: str, profile: str, parameters: Mapping[str, Any], project_root: Path = PROJECT_ROOT) -> str:
     """Hash of what a chapter run depends on (see the module docstring); 16 hex digits."""
     upstream = {}
@@ -170,9 +140,9 @@ def inputs_hash(name: str, profile: str, parameters: Mapping[str, Any], project_
         "chapter": name,
         "source": hashlib.sha256(chapter_source(name, project_root).read_bytes()).hexdigest(),
         "parameters": {k: parameters[k] for k in sorted(parameters)},
-        "code": _code_fingerprint(project_root),
-        "data": _data_fingerprint(),
-        "versions": _versions(),
+        "code": code_fingerprint(project_root),
+        "data": data_fingerprint(data_dir()),
+        "versions": package_versions(),
         "reads": upstream,
         "files": chapter_files(name, project_root),
         "torch_threads": torch_threads_setting(),
@@ -268,7 +238,8 @@ def run_chapter(
     the argument). The notebook runs with the project root as working directory.
     A failing cell raises :class:`ChapterError` naming the chapter and the notebook
     holding the traceback. An earlier run with the same :func:`inputs_hash` is reused
-    unless ``force``.
+    unless ``force``; ``force`` also recomputes the caches below the notebook (its kernel
+    runs with ``DPLREPRO_FORCE=1``: :mod:`dplrepro.cache`).
     """
     path, _ = _run_or_reuse(name, profile, parameters, build_dir=build_dir, project_root=project_root,
                             progress=progress, force=force)
@@ -312,6 +283,9 @@ def _run_or_reuse(name: str, profile: str, parameters: Mapping[str, Any] | None,
     started = time.time()
     log.info("running chapter %s (profile %s) -> %s", name, profile, out)
     tmp_out = out.with_name(f".{name}.executing.ipynb")
+    forced_before = os.environ.get("DPLREPRO_FORCE")
+    if force:  # the kernel inherits it: checkpoints, calibrations and surrogates are recomputed too
+        os.environ["DPLREPRO_FORCE"] = "1"
     try:
         papermill.execute_notebook(
             str(staged_input),
@@ -329,6 +303,10 @@ def _run_or_reuse(name: str, profile: str, parameters: Mapping[str, Any] | None,
         raise ChapterError(f"chapter {name!r} (profile {profile}) failed; executed notebook: {failed}\n{exc}") from exc
     finally:
         staged_input.unlink(missing_ok=True)
+        if force and forced_before is None:
+            os.environ.pop("DPLREPRO_FORCE", None)
+        elif force:
+            os.environ["DPLREPRO_FORCE"] = forced_before
     seconds = time.time() - started
     _insert_banner(tmp_out, _banner(name, profile, seconds))
     os.replace(tmp_out, out)  # only a fully executed notebook reaches the book

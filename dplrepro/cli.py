@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", choices=PROFILES, default="quick")
     run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                      help="override a parameter of the chapter's parameters cell (repeatable)")
-    run.add_argument("--force", action="store_true", help="rerun even if an identical run is cached")
+    run.add_argument("--force", action="store_true",
+                     help="rerun even if an identical run is cached, recomputing its checkpoints, calibrations and surrogates")
     run.set_defaults(func=_cmd_run)
 
     book = sub.add_parser("book", help="run every chapter, then build the HTML book")
@@ -143,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--only", nargs="*", help="run only these chapters (the others must have run before)")
     book.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                       help="parameter passed to every chapter (repeatable)")
-    book.add_argument("--force", action="store_true", help="rerun every chapter, ignoring cached runs")
+    book.add_argument("--force", action="store_true",
+                      help="rerun every chapter, recomputing cached runs, checkpoints, calibrations and surrogates")
     book.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                       help="chapters run at once, each after the chapters it reads, with cores/N torch threads "
                            "(default: 2 on a machine with 2+ cores; 1: one after the other with a progress bar per cell)")

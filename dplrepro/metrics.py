@@ -335,6 +335,8 @@ class _Stats:
     vo: Any
     vs_zero: Any  # variance numerically zero
     vo_zero: Any
+    ms_zero: Any  # mean numerically zero: within rounding (16 eps sqrt(n) of the largest |value|) of 0
+    mo_zero: Any
 
 
 def _stats(B, s, o) -> _Stats:
@@ -354,7 +356,10 @@ def _stats(B, s, o) -> _Stats:
     tol = _ZERO_VAR_FACTOR * B.eps(s)
     vs_zero = B.detach(vs) <= (tol * B.amax(B.abs(B.detach(s0)))) ** 2
     vo_zero = B.detach(vo) <= (tol * B.amax(B.abs(B.detach(o0)))) ** 2
-    return _Stats(mask, n, ok, s0, o0, ms, mo, ds, do, vs, vo, vs_zero, vo_zero)
+    rounding = tol * _safe_sqrt(B, B.detach(n))  # a sum's rounding error grows like sqrt(n) ulps
+    ms_zero = B.abs(B.detach(ms)) <= rounding * B.amax(B.abs(B.detach(s0)))
+    mo_zero = B.abs(B.detach(mo)) <= rounding * B.amax(B.abs(B.detach(o0)))
+    return _Stats(mask, n, ok, s0, o0, ms, mo, ds, do, vs, vo, vs_zero, vo_zero, ms_zero, mo_zero)
 
 
 def _nan_where_not(B, ok, x):
@@ -404,10 +409,10 @@ def _nse_core(B, s, o):
 def _kge_core(B, s, o, return_components=False):
     st = _stats(B, s, o)
     r = _corr_from(B, st)
-    beta = _safe_div(B, st.ms, st.mo, st.ok)
+    beta = _safe_div(B, st.ms, st.mo, st.ok & ~st.mo_zero)
     sd_s = _safe_sqrt(B, st.vs)
     sd_o = _safe_sqrt(B, st.vo)
-    ok_g = st.ok & (st.ms != 0) & (st.mo != 0) & ~st.vo_zero
+    ok_g = st.ok & ~st.ms_zero & ~st.mo_zero & ~st.vo_zero
     cv_s = _safe_div(B, sd_s, st.ms, ok_g)
     cv_o = _safe_div(B, sd_o, st.mo, ok_g)
     gamma = _safe_div(B, cv_s, cv_o, ok_g)
@@ -496,7 +501,8 @@ def kge(sim, obs, axis: int = -1, *, dim: str | None = None, return_components: 
     ``KGE = 1 − sqrt((r − 1)² + (β − 1)² + (γ − 1)²)`` with Pearson ``r``,
     ``β = μs/μo`` and ``γ = (σs/μs)/(σo/μo)``; ``σ`` is the population std (ddof=0).
     With ``return_components=True`` returns ``{"kge", "r", "beta", "gamma"}``.
-    NaN where ``μo``, ``μs`` or ``σo`` is zero or ``r`` is undefined.
+    NaN where ``μo``, ``μs`` or ``σo`` is zero -- or within float rounding of zero (16 eps
+    sqrt(n) of the largest |value|), where β and γ would be rounding noise -- or ``r`` is undefined.
     """
     return _run(_kge_core, sim, obs, axis, dim, "kge", return_components=return_components)
 

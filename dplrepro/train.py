@@ -31,8 +31,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .cache import CorruptCacheError, content_key, force_recompute, load_checked, save_checked, set_aside, usable_cache
 from .losses import get_loss
-from .utils import atomic_path, flush_denormals, resolve_device
+from .utils import flush_denormals, resolve_device
 
 log = logging.getLogger("dplrepro.train")
 
@@ -104,6 +105,10 @@ class TrainHistory:
     evaluations: list[dict] = field(default_factory=list)  # what ``fit(on_epoch_end=...)`` returned
 
 
+def _qualname(fn: Any) -> str | None:
+    return None if fn is None else getattr(fn, "__qualname__", type(fn).__qualname__)
+
+
 class Trainer:
     """Train a :class:`~dplrepro.nets.dpl.DplModel` on :class:`SiteTensors`.
 
@@ -136,6 +141,8 @@ class Trainer:
         self.batch_forcing = batch_forcing
         self.history = TrainHistory()
         self.start_epoch = 0
+        self.cache_key: str | None = None   # set by fit(): what the checkpoint must match to be resumed
+        self.epochs_run_here = 0            # epochs the last fit() computed (0: a finished checkpoint reused)
         self.generator = np.random.default_rng(config.seed)
         if config.optimizer == "adadelta":
             self.optimizer = torch.optim.Adadelta(self.model.parameters(), lr=config.learning_rate)
@@ -207,8 +214,10 @@ class Trainer:
                 f"training period has {data.n_time} days; need at least {first} (warm-up"
                 f"{'/history' if self._uses_history else ''}) + {c.window} (window) days"
             )
+        self.cache_key = self.content_key(data)
         if resume:
             self.load_checkpoint()
+        self.epochs_run_here = max(0, c.epochs - self.start_epoch)
         n_iter = self.iterations_per_epoch(data)
         batch_sites = min(c.batch_sites, data.n_sites)
         site_days_per_iter = batch_sites * (c.warmup + c.window)
@@ -292,6 +301,16 @@ class Trainer:
     def checkpoint_path(self) -> Path | None:
         return self.checkpoint_dir / "checkpoint.pt" if self.checkpoint_dir else None
 
+    def content_key(self, data: SiteTensors) -> str:
+        """What this training's result depends on (:func:`~dplrepro.cache.content_key`): the
+        model's class and initial weights (architecture and seed), the configuration (but
+        ``progress``), the data by content, the extra state, the loss and batch functions'
+        names, the package code and versions. A checkpoint resumes only with the same key."""
+        config = {k: v for k, v in asdict(self.config).items() if k != "progress"}
+        return content_key(model_type=type(self.model).__qualname__, model=self.model.state_dict(), config=config,
+                           data=data, extra=self.extra_state, loss=_qualname(self.loss_fn),
+                           batch_forcing=_qualname(self.batch_forcing))
+
     def save_checkpoint(self) -> Path:
         if not self.checkpoint_path:
             raise ValueError("no checkpoint_dir given")
@@ -303,17 +322,28 @@ class Trainer:
             "config": asdict(self.config),
             "numpy_rng": self.generator.bit_generator.state,
             "extra": self.extra_state,
+            "cache_key": self.cache_key,
         }
-        with atomic_path(self.checkpoint_path) as tmp:
-            torch.save(state, tmp)
-        return self.checkpoint_path
+        return save_checked(state, self.checkpoint_path)
 
     def load_checkpoint(self) -> bool:
-        """Resume from ``checkpoint.pt`` if present; return whether it was loaded."""
+        """Resume from ``checkpoint.pt`` if present, readable, intact (checksum) and made for
+        this training (:meth:`content_key`, once :meth:`fit` has set it); return whether it was
+        loaded. A checkpoint that fails any of these, or any with ``DPLREPRO_FORCE=1``, is set
+        aside with a warning naming it (:func:`~dplrepro.cache.set_aside`) and training starts afresh."""
         path = self.checkpoint_path
         if not path or not path.exists():
             return False
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        if force_recompute():
+            set_aside(path, "DPLREPRO_FORCE=1: recomputing every cache")
+            return False
+        try:
+            state = load_checked(path, map_location=self.device)
+        except CorruptCacheError as exc:
+            set_aside(path, str(exc))
+            return False
+        if self.cache_key is not None and not usable_cache(path, state.get("cache_key"), self.cache_key):
+            return False
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.start_epoch = int(state["epoch"])

@@ -9,6 +9,7 @@ failure, so CI can never pass by skipping.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # (they inherit the environment). Oversubscribed threads spin and slow everything.
     _WORKER_THREADS = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(_WORKER_THREADS)
+
+# digests of data files are memoised per machine; tests keep theirs out of the user's ~/.cache
+os.environ.setdefault("DPLREPRO_CACHE", tempfile.mkdtemp(prefix="dplrepro-test-cache-"))
 
 from dplrepro.data.paths import data_dir  # noqa: E402  (after the thread setting: may import torch)
 

@@ -206,3 +206,22 @@ def test_check_datasets_reports_a_broken_file(isolated_data_dir):
     assert rows["smap_conus"]["present"] and not rows["smap_conus"]["ok"]
     assert "not a readable NetCDF" in rows["smap_conus"]["detail"]
     assert not rows["camels_us"]["ok"] and "['tmax'" in rows["camels_us"]["detail"]
+
+
+def test_more_basins_asked_for_than_usable_is_an_error_not_a_clamp():
+    """n_basins above the usable basins used to be clamped silently to what exists."""
+    from dataclasses import replace
+
+    from dplrepro.data.splits import TimeWindow
+    from dplrepro.experiments.streamflow import StreamflowConfig, select_basins
+
+    time = pd.date_range("2000-10-01", "2002-09-30", freq="D")
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset({name: (("basin", "time"), rng.gamma(1.0, 1.0, (3, time.size)))
+                     for name in ("qobs", "prcp", "tmin", "tmax")}, coords={"basin": ["01", "02", "03"], "time": time})
+    ds["qobs"][2, : time.size // 2] = np.nan  # basin 03 lacks streamflow in the test period
+    config = replace(StreamflowConfig(), train_period=TimeWindow("2001-10-01", "2002-09-30"),
+                     test_period=TimeWindow("2000-10-01", "2001-09-30"))
+    assert list(select_basins(ds, replace(config, n_basins=2)).basin.values) == ["01", "02"]
+    with pytest.raises(ValueError, match=r"n_basins=5 but only 2 basins .* \(1 dropped\); expected n_basins <= 2"):
+        select_basins(ds, replace(config, n_basins=5))

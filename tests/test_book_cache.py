@@ -185,3 +185,26 @@ def test_the_book_command_takes_a_positive_number_of_jobs(capsys):
         assert f"expected a positive whole number of chapters, got '{bad}'" in capsys.readouterr().err
     with pytest.raises(book.ChapterError, match="jobs must be a positive number"):
         book.build_book("quick", chapters_to_run=["data_tour"], jobs=0)
+
+
+def test_data_enter_the_hash_by_content_even_with_the_mtime_put_back(tmp_path, isolated_data_dir, monkeypatch):
+    """Before: (name, size, whole-second mtime); an in-place edit with the mtime restored was served from cache."""
+    from dplrepro import cache
+
+    monkeypatch.setenv("DPLREPRO_CACHE", str(tmp_path / "cache"))
+    data = isolated_data_dir / "camels_us.nc"
+    data.write_bytes(b"a" * 4096)
+    stamp = data.stat()
+    before = inputs_hash("camels", "quick", {})
+    memo = json.loads((tmp_path / "cache" / "file-digests.json").read_text())
+    assert [entry["sha256"] for entry in memo.values()] == [cache.hashlib.sha256(b"a" * 4096).hexdigest()]
+    assert inputs_hash("camels", "quick", {}) == before  # unchanged: from the memo
+    with open(data, "r+b") as handle:  # one byte, same size, times put back to the nanosecond
+        handle.write(b"b")
+    os.utime(data, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert data.stat().st_mtime_ns == stamp.st_mtime_ns and data.stat().st_size == stamp.st_size
+    assert inputs_hash("camels", "quick", {}) != before
+    (tmp_path / "cache" / "file-digests.json").write_text("{broken")  # a damaged memo is recomputed
+    edited = inputs_hash("camels", "quick", {})
+    data.write_bytes(b"a" * 4096)
+    assert inputs_hash("camels", "quick", {}) == before and edited != before

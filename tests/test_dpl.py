@@ -212,3 +212,71 @@ print(before, float(tiny * 1.0), float(small * 1.0))
     if before == 0.0:
         pytest.skip("this CPU flushes subnormal floats by default")
     assert before == pytest.approx(1e-39, rel=1e-3) and after == 0.0 and small == pytest.approx(1e-37, rel=1e-6)
+
+
+def _edited(inputs, factor=1.01):
+    """The same inputs with every precipitation value scaled: other data, same shapes."""
+    from dataclasses import replace
+
+    forcing = {**inputs.tensors.forcing, "prcp": inputs.tensors.forcing["prcp"] * factor}
+    return replace(inputs, tensors=replace(inputs.tensors, forcing=forcing))
+
+
+@pytest.mark.slow
+def test_a_checkpoint_resumes_only_the_training_it_was_made_for(twin_inputs, tmp_path, caplog, monkeypatch):
+    """Before: any checkpoint found was resumed (other data, a damaged file, --force)."""
+    train, _ = twin_inputs
+    ckpt = tmp_path / "checkpoint.pt"
+    first, _ = _train("gA", train, epochs=2, checkpoint_dir=tmp_path)
+    assert first.epochs_run_here == 2 and first.cache_key
+    again, _ = _train("gA", train, epochs=2, checkpoint_dir=tmp_path)
+    assert again.epochs_run_here == 0 and again.history.wall_time_s == first.history.wall_time_s  # reused, cost kept
+    with caplog.at_level("WARNING", logger="dplrepro.cache"):
+        other, _ = _train("gA", _edited(train), epochs=2, checkpoint_dir=tmp_path)  # other data
+    assert other.epochs_run_here == 2 and other.cache_key != first.cache_key
+    assert "is not this run's" in caplog.text and str(ckpt) in caplog.text
+    assert len(list(tmp_path.glob("checkpoint.pt.stale-*"))) == 1  # kept beside it, not overwritten
+
+    blob = bytearray(ckpt.read_bytes())  # 4,000 bytes overwritten inside the file
+    middle = len(blob) // 2
+    blob[middle:middle + 4000] = b"\x7f" * 4000
+    ckpt.write_bytes(bytes(blob))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dplrepro.cache"):
+        damaged, _ = _train("gA", _edited(train), epochs=2, checkpoint_dir=tmp_path)
+    assert damaged.epochs_run_here == 2 and str(ckpt) in caplog.text
+    assert "checksum mismatch" in caplog.text or "cannot be read back" in caplog.text
+    assert max(float(p.abs().max()) for p in damaged.model.parameters()) < 1e3
+
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # truncated
+    truncated, _ = _train("gA", _edited(train), epochs=2, checkpoint_dir=tmp_path)
+    assert truncated.epochs_run_here == 2
+    monkeypatch.setenv("DPLREPRO_FORCE", "1")  # what `dplrepro run --force` gives the kernel
+    forced, _ = _train("gA", _edited(train), epochs=2, checkpoint_dir=tmp_path)
+    assert forced.epochs_run_here == 2 and len(list(tmp_path.glob("checkpoint.pt.stale-*"))) == 4
+
+
+@pytest.mark.slow
+def test_an_sceua_cache_serves_only_the_calibration_it_holds(twin_inputs, tmp_path, caplog):
+    """Before: any NetCDF at the cache path was loaded, whatever data it was calibrated on."""
+    from dataclasses import replace
+
+    from dplrepro.experiments import streamflow as sf
+
+    train, _ = twin_inputs
+    config = replace(_config(), sceua_maxn=40, sceua_ngs=1, n_seeds=1)
+    cache = tmp_path / "sceua.nc"
+    first = sf.calibrate_sceua(train, config, cache=cache, progress=False)
+    assert not first.reused and first.wall_time_s > 0
+    again = sf.calibrate_sceua(train, config, cache=cache, progress=False)
+    assert again.reused and again.wall_time_s == pytest.approx(first.wall_time_s)  # the cost it had, never 0 s
+    assert all(np.array_equal(again.params[k], first.params[k]) for k in first.params)
+    with caplog.at_level("WARNING", logger="dplrepro.cache"):
+        other = sf.calibrate_sceua(_edited(train), config, cache=cache, progress=False)
+    assert not other.reused and "is not this run's" in caplog.text
+    cache.write_bytes(cache.read_bytes()[:200])  # truncated
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dplrepro.cache"):
+        recomputed = sf.calibrate_sceua(_edited(train), config, cache=cache, progress=False)
+    assert not recomputed.reused and "cannot be read back" in caplog.text and str(cache) in caplog.text
+    assert len(list(tmp_path.glob("sceua.nc.stale-*"))) == 2

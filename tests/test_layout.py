@@ -139,7 +139,7 @@ def test_layers_import_downwards_only(layer, forbidden):
 
 #: The layers of the package docstring, top (imported by everything) to bottom (imports everything).
 LAYERS = (
-    ("dplrepro.utils", "dplrepro.metrics", "dplrepro.losses", "dplrepro.evidence", "dplrepro.data.errors"),
+    ("dplrepro.utils", "dplrepro.cache", "dplrepro.metrics", "dplrepro.losses", "dplrepro.evidence", "dplrepro.data.errors"),
     ("dplrepro.physics",),
     ("dplrepro.data",),
     ("dplrepro.nets", "dplrepro.train"),

@@ -377,3 +377,19 @@ def test_combined_rmse_by_site_is_the_batch_loss_of_each_site_alone():
     # by hand: one site, errors 1 and 0 (sqrt terms 0 and 0), alpha 0.25
     one = combined_rmse_by_site(torch.tensor([[1.0], [4.0]]), torch.tensor([[0.0], [4.0]]))
     assert float(one[0]) == pytest.approx(0.75 * (0.5 ** 0.5) + 0.25 * ((1.0 - 0.001) ** 2 / 2) ** 0.5, rel=1e-3)
+
+
+def test_kge_is_nan_where_the_observed_mean_is_rounding_noise():
+    """An observed mean within float rounding of zero makes beta and gamma rounding noise
+    (before: KGE ~ -1e16); a small but real mean still scores, the same at any scale."""
+    obs = np.array([1.0, -1.0, 1.0, -1.0 + 4e-16])  # mean 1.1e-16: below 16 eps sqrt(4) of max |obs|
+    sim = np.array([1.1, 0.9, 1.2, 0.8])
+    assert 0 < obs.mean() < 1e-15
+    assert np.isnan(M.kge(sim, obs)) and np.isnan(M.kge(torch.tensor(sim), torch.tensor(obs)).item())
+    comps = M.kge(sim, obs, return_components=True)
+    assert np.isnan(comps["beta"]) and np.isnan(comps["kge"])
+    assert np.isnan(M.kge(obs, sim))  # the same for a simulated mean at rounding level
+    base = np.array([1.0, 2.0, 3.0, 4.0])
+    assert M.kge(sim, base) == pytest.approx(M.kge(sim * 1e-12, base * 1e-12), rel=1e-12)
+    tiny_mean = np.array([1.0, -1.0, 1.0, -0.9])  # mean 0.025: real, scored
+    assert np.isfinite(M.kge(sim, tiny_mean))

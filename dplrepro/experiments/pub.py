@@ -23,7 +23,6 @@ columns, Adam updates element by element, and no global gradient clipping couple
 from __future__ import annotations
 
 import logging
-import time
 import zlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -509,13 +508,15 @@ def train_and_score_methods(ds: xr.Dataset, members: Sequence[Member], attribute
         test, test_columns = stack_columns(ds, chosen, "test", config.test_period, attrs, config.warmup)
         key = config_hash({"config": config.to_dict(), "method": method, "attributes": list(attrs),
                            "members": [(m.group, m.fold, m.fraction, list(m.train)) for m in chosen]})
-        t0 = time.time()
         trainer = train_members(method, train, len(chosen), len(attrs), config, device=device, progress=progress,
                                 checkpoint_dir=Path(checkpoint_root) / f"{method}-{key}")
         scores.append(score_members(trainer, test, test_columns, config.warmup).assign(method=method))
         histories[method] = trainer.history
+        # the cost training had, also when a finished checkpoint (same content key) is reused here
         timing[method] = {"members": len(chosen), "training columns": train.n_sites, "attributes": len(attrs),
-                          "epochs": len(trainer.history.epoch), "wall time (s)": round(time.time() - t0, 1)}
+                          "epochs": len(trainer.history.epoch),
+                          "wall time (s)": round(trainer.history.wall_time_s[-1], 1) if trainer.history.wall_time_s
+                          else 0.0, "reused (finished checkpoint)": trainer.epochs_run_here == 0}
     scores = pd.concat(scores, ignore_index=True)
     scores["region"] = ds["region"].to_series().reindex(scores["basin"]).values
     return MethodRuns(scores, histories, timing)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +19,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from ..cache import content_key, force_recompute, set_aside, usable_cache
 from ..calibrate.sceua import SceuaSettings, calibrate_process_model
 from ..data.camels_us import HYDRO_SIGNATURE_ATTRIBUTES
 from ..data.normalize import Normalizer
@@ -260,6 +263,10 @@ def select_basins(ds: xr.Dataset, config: StreamflowConfig, min_valid_fraction: 
         log.warning("%d basins dropped (incomplete forcing or < %.0f%% streamflow in a period): %s",
                     dropped.size, 100 * min_valid_fraction, ", ".join(map(str, dropped[:10])))
     ds = ds.isel(basin=np.flatnonzero(keep))
+    if config.n_basins and config.n_basins > ds.sizes["basin"]:
+        raise ValueError(f"n_basins={config.n_basins} but only {ds.sizes['basin']} basins have complete forcing and "
+                         f">= {100 * min_valid_fraction:.0f}% streamflow in both periods ({dropped.size} dropped); "
+                         f"expected n_basins <= {ds.sizes['basin']}, or None for all of them")
     if config.n_basins and config.n_basins < ds.sizes["basin"]:
         rng = np.random.default_rng(config.seed)
         ds = ds.isel(basin=np.sort(rng.choice(ds.sizes["basin"], config.n_basins, replace=False)))
@@ -305,19 +312,32 @@ class SceuaCalibration:
     history_f: np.ndarray
     history_n_evaluations: np.ndarray
     seeds: list[int]
+    wall_time_s: float = math.nan   # what the calibration cost when it ran (also when loaded from its cache)
+    reused: bool = False            # loaded from the cache file, not computed in this call
 
     def for_seed(self, i: int) -> dict[str, np.ndarray]:
         """The parameters of seed number ``i`` (position in :attr:`seeds`): ``{name: [basin]}``."""
         return {k: v[i] for k, v in self.params.items()}
 
 
-def _sceua_from_file(path: Path) -> SceuaCalibration:
-    with xr.open_dataset(path) as c:
-        c = c.load()
-    names = [v.removeprefix("param_") for v in c.data_vars if v.startswith("param_")]
-    return SceuaCalibration({n: c[f"param_{n}"].values for n in names}, c["n_evaluations"].values,
-                            c["converged"].values.astype(bool), c["objective"].values, c["history_f"].values,
-                            c["history_n_evaluations"].values, [int(v) for v in c["seed"].values])
+def _sceua_from_file(path: Path, key: str) -> SceuaCalibration | None:
+    """The calibration cached at ``path`` if it is readable and was made with content key
+    ``key``; otherwise None, with the file set aside (:func:`~dplrepro.cache.usable_cache`)."""
+    if force_recompute():
+        set_aside(path, "DPLREPRO_FORCE=1: recomputing every cache")
+        return None
+    try:
+        with xr.open_dataset(path) as c:
+            c = c.load()
+        names = [v.removeprefix("param_") for v in c.data_vars if v.startswith("param_")]
+        out = SceuaCalibration({n: c[f"param_{n}"].values for n in names}, c["n_evaluations"].values,
+                               c["converged"].values.astype(bool), c["objective"].values, c["history_f"].values,
+                               c["history_n_evaluations"].values, [int(v) for v in c["seed"].values],
+                               wall_time_s=float(c.attrs.get("wall_time_s", math.nan)), reused=True)
+    except (OSError, ValueError, KeyError) as exc:  # truncated or not this layout
+        set_aside(path, f"it cannot be read back as an SCE-UA calibration ({type(exc).__name__}: {str(exc)[:200]})")
+        return None
+    return out if usable_cache(path, c.attrs.get("cache_key"), key) else None
 
 
 def calibrate_sceua(train: Inputs, config: StreamflowConfig, *, cache: Path | None = None, device: str = "auto",
@@ -328,18 +348,26 @@ def calibrate_sceua(train: Inputs, config: StreamflowConfig, *, cache: Path | No
 
     The seeds are copies of the basins in one batched calibration, each copy with its own
     random stream (seed ``config.seed + r`` is stream block ``r``), so the seeds cost one run.
-    With ``cache`` (a NetCDF path), a finished calibration is loaded instead of rerun; the
-    file is written atomically when a calibration finishes.
+    With ``cache`` (a NetCDF path), a finished calibration is loaded instead of rerun if it
+    holds this run's content key (forcing and observations by content, settings, model,
+    seeds, code, versions: :func:`~dplrepro.cache.content_key`); the file is written
+    atomically, with the key and the wall time, when a calibration finishes.
     """
-    if cache is not None and Path(cache).exists():
-        return _sceua_from_file(Path(cache))
     dev = resolve_device(device)
     first, n_basins, seeds = train.first_day, train.tensors.n_sites, config.seeds
+    settings = SceuaSettings(ngs=config.sceua_ngs, maxn=config.sceua_maxn, kstop=config.sceua_kstop, seed=config.seed)
+    key = content_key(forcing=train.tensors.forcing, target=train.tensors.target, basins=list(map(str, train.basins)),
+                      first_day=first, settings=settings, nmul=config.nmul, routing=config.routing, seeds=list(seeds),
+                      device=str(dev))
+    if cache is not None and Path(cache).exists():
+        cached = _sceua_from_file(Path(cache), key)
+        if cached is not None:
+            return cached
+    started = time.time()
     k = len(seeds)
     model = HBV(nmul=config.nmul, warmup=first, routing=config.routing)
     forcing = {name: v.repeat(1, k) for name, v in _hbv_forcing(train, dev).items()}   # [time, seed*basin]
     obs = torch.as_tensor(train.tensors.target[first:], dtype=torch.float32, device=dev).repeat(1, k)
-    settings = SceuaSettings(ngs=config.sceua_ngs, maxn=config.sceua_maxn, kstop=config.sceua_kstop, seed=config.seed)
     nmul = config.nmul
     cal = calibrate_process_model(model, forcing, obs, model.parameter_table, combined_rmse_by_site, settings,
                                   param_transform=lambda name, v: v.reshape(-1, 1).expand(-1, nmul).contiguous().to(torch.float32),
@@ -354,6 +382,7 @@ def calibrate_sceua(train: Inputs, config: StreamflowConfig, *, cache: Path | No
         params={name: by_seed(v.reshape(-1)).astype(np.float64) for name, v in cal.params.items()},
         n_evaluations=by_seed(r.n_evaluations), converged=by_seed(r.converged), objective=by_seed(r.f),
         history_f=by_seed(r.history_f), history_n_evaluations=by_seed(r.history_n_evaluations), seeds=list(seeds),
+        wall_time_s=time.time() - started,
     )
     if cache is not None:
         sb, lsb = ("seed", "basin"), ("loop", "seed", "basin")
@@ -364,7 +393,7 @@ def calibrate_sceua(train: Inputs, config: StreamflowConfig, *, cache: Path | No
                "history_n_evaluations": (lsb, out.history_n_evaluations)},
             coords={"basin": train.basins, "seed": list(seeds)},
             attrs={"objective": "combined RMSE of flow and sqrt(flow) over the training period (dPL's loss)",
-                   "settings": json.dumps(asdict(settings))},
+                   "settings": json.dumps(asdict(settings)), "cache_key": key, "wall_time_s": out.wall_time_s},
         )
         with atomic_path(cache) as tmp:
             ds.to_netcdf(tmp)

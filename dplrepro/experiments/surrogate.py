@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..cache import content_key, force_recompute, set_aside
 from ..data.splits import SMAP_TRAIN_1Y, TimeWindow, density_mask
 from ..losses import rmse_loss
 from ..evidence import paired_evidence
@@ -40,7 +41,7 @@ from ..nets.lstm_surrogate import LSTMSurrogate
 from ..physics.parameters import ParameterSpec, ParameterTable
 from ..physics.vic_style import VICStyle
 from ..train import SiteTensors, TrainConfig, Trainer
-from ..utils import atomic_path, config_hash, flush_denormals, resolve_device, write_json_atomic
+from ..utils import atomic_path, flush_denormals, resolve_device, write_json_atomic
 from .grid import build_grid_inputs, fit_grid_normalizer
 
 log = logging.getLogger("dplrepro.experiments")
@@ -385,12 +386,35 @@ def refinement_cells(grid, train_cells: np.ndarray) -> np.ndarray:
     return np.asarray([c for c in train_cells if every[c]], dtype=int)
 
 
+def _cached_surrogate(cache: Path, report_path: Path, key: str):
+    """(surrogate, saved report) from a cache pair if readable and made with content key ``key``;
+    otherwise None, with both files set aside (:func:`~dplrepro.cache.set_aside`)."""
+    reason = "DPLREPRO_FORCE=1: recomputing every cache" if force_recompute() else None
+    if reason is None:
+        try:
+            saved = json.loads(report_path.read_text())
+            stored = saved.get("cache_key") if isinstance(saved, dict) else None
+            if stored != key:
+                reason = (f"its content key {stored!r} is not this run's {key!r}" if stored else
+                          "it carries no content key")
+            else:
+                return load_surrogate(cache), saved
+        except Exception as exc:  # a damaged report or surrogate file
+            reason = f"it cannot be read back ({type(exc).__name__}: {str(exc)[:200]})"
+    for path in (cache, report_path):
+        if path.exists():
+            set_aside(path, reason)
+    return None
+
+
 def obtain_surrogate(grid, data_source: str, experiment: SurrogateExperiment, build: SurrogateConfig, out_dir,
                      *, device: str = "auto", progress: bool = True, cells_seed: int | None = None) -> SurrogateBundle:
     """Build the surrogate for ``grid`` or load it from ``out_dir`` if built before with the same settings.
 
-    The cache key hashes the build settings, the period, the cells and the data source,
-    so the surrogate chapter and the soil-moisture chapter share one surrogate. Held-out
+    The cache key (:func:`~dplrepro.cache.content_key`, also stored in the report and checked
+    on load) hashes the build settings, the period, the cells, the inputs by content, code and
+    versions, so the surrogate chapter and the soil-moisture chapter share one surrogate and a
+    surrogate built from other data or code is never reused (``data_source`` only names them). Held-out
     cells are drawn with ``cells_seed`` (default ``build.seed``), so surrogates of several
     seeds can share them. Refinement reads SMAP only at :func:`refinement_cells` and only in
     the 1-year training period :data:`~dplrepro.data.splits.SMAP_TRAIN_1Y`.
@@ -408,15 +432,17 @@ def obtain_surrogate(grid, data_source: str, experiment: SurrogateExperiment, bu
                         + (col[heldout_cells, None] - col[None, refine]) ** 2, axis=1) if refine.size else None
     normalizer = fit_grid_normalizer(period.select(grid).isel(cell=train_cells))
     inputs = build_grid_inputs(grid, period, normalizer, build.warmup)
-    key = config_hash({"build": asdict(build), "period": [period.start, period.end], "train": train_cells.tolist(),
-                       "heldout": heldout_cells.tolist(), "refine": refine.tolist(), "refine_window": "SMAP_TRAIN_1Y",
-                       "data": data_source})
+    key = content_key(build=asdict(build), period=[period.start, period.end], train=train_cells, heldout=heldout_cells,
+                      refine=refine, refine_window=[SMAP_TRAIN_1Y.start, SMAP_TRAIN_1Y.end], inputs=inputs.tensors,
+                      device=str(resolve_device(device)))
     out_dir = Path(out_dir)
     cache, report_path = out_dir / f"surrogate-{key}.pt", out_dir / f"surrogate-{key}.json"
     if cache.exists() and report_path.exists():
-        saved = json.loads(report_path.read_text())
-        return SurrogateBundle(load_surrogate(cache), saved["rounds"], saved["timing"], train_cells, heldout_cells,
-                               cache, True, refine)
+        loaded = _cached_surrogate(cache, report_path, key)
+        if loaded is not None:
+            surrogate, saved = loaded
+            return SurrogateBundle(surrogate, saved["rounds"], saved["timing"], train_cells, heldout_cells, cache, True,
+                                   refine)
     process = VICStyle(warmup=build.warmup, fixed=VICStyle.DEFAULT_FIXED)
     smap = inputs.tensors.target[inputs.first_day:].copy()
     dates = pd.DatetimeIndex(inputs.time)
@@ -427,7 +453,7 @@ def obtain_surrogate(grid, data_source: str, experiment: SurrogateExperiment, bu
     timing = {"process_seconds_per_run": report.process_seconds_per_run,
               "surrogate_seconds_per_run": report.surrogate_seconds_per_run}
     save_surrogate(report.surrogate, cache)
-    write_json_atomic(report_path, {"rounds": report.rounds, "timing": timing})
+    write_json_atomic(report_path, {"rounds": report.rounds, "timing": timing, "cache_key": key})
     return SurrogateBundle(report.surrogate, report.rounds, timing, train_cells, heldout_cells, cache, False, refine)
 
 
