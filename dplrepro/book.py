@@ -317,7 +317,22 @@ def _run_or_reuse(name: str, profile: str, parameters: Mapping[str, Any] | None,
         "torch_threads": torch_threads_setting(),
     })
     log.info("chapter %s done in %.1f s", name, seconds)
+    _say_fallback(name, profile, params)
     return out, False
+
+
+def _say_fallback(name: str, profile: str, params: Mapping[str, Any]) -> None:
+    """On the terminal (stderr), not only in the notebook: a chapter asked for ``auto`` data
+    that ran on the synthetic twin (or partly on it), because real data were not found."""
+    if params.get("data_source", "auto") != "auto":
+        return
+    summary = read_summary(name, profile)
+    used = (summary or {}).get("run", {}).get("data_source")
+    if used in ("synthetic", "mixed"):
+        what, found = (("the SYNTHETIC twin", "real data were") if used == "synthetic"
+                       else ("REAL and SYNTHETIC data", "some real datasets were"))
+        print(f"dplrepro: chapter {name} (profile {profile}) ran on {what}: {found} not found in "
+              f"{data_dir()} (set DPLREPRO_DATA; `dplrepro data check` lists what is missing)", file=sys.stderr)
 
 
 def parameters_for(name: str, parameters: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dplrepro.book import chapter_reads, inputs_hash, run_chapter
 
 
 @pytest.mark.slow
-def test_unchanged_runs_are_reused_and_changes_rerun(tmp_path, isolated_data_dir, monkeypatch):
+def test_unchanged_runs_are_reused_and_changes_rerun(tmp_path, isolated_data_dir, monkeypatch, capsys):
     monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
     build = tmp_path / "build"
     out = run_chapter("data_tour", "quick", {"seed": 3}, build_dir=build, progress=False)
@@ -21,6 +21,10 @@ def test_unchanged_runs_are_reused_and_changes_rerun(tmp_path, isolated_data_dir
     record = json.loads(record_path.read_text())
     assert record["parameters"] == {"seed": 3, "profile": "quick"} and len(record["inputs_hash"]) == 16
     assert record["wall_time_s"] > 0
+
+    # the terminal says the chapter fell back to the twin (before: only the notebook did)
+    err = capsys.readouterr().err
+    assert "dplrepro: chapter data_tour (profile quick) ran on the SYNTHETIC twin" in err and str(isolated_data_dir) in err
 
     # the executed notebook states, under its title, what it ran on and how long it took
     first = next(c for c in nbformat.read(str(out), as_version=4).cells if c.cell_type == "markdown")
