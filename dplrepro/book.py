@@ -37,7 +37,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import yaml
 
@@ -254,15 +255,57 @@ def torch_threads_setting() -> str:
     return value if value.isdigit() and int(value) > 0 else "default"
 
 
+@contextmanager
+def run_lock(name: str, profile: str, build_dir: Path = BUILD_DIR) -> Iterator[None]:
+    """Hold the exclusive locks of one chapter and profile -- its results folder and its
+    executed notebooks' folder -- while it runs or is reused, so two runs never mix their
+    files. A second run started meanwhile is refused with :class:`ChapterError` naming the
+    lock file and the run holding it (locks end with their process, even a killed one)."""
+    import fcntl
+
+    paths = [results_root() / name / profile / ".run.lock", executed_path(name, profile, build_dir).with_name(f".{name}.lock")]
+    handles = []
+    try:
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                handle.close()
+                raise ChapterError(f"chapter {name!r} (profile {profile}) is already running here ({holder}; lock "
+                                   f"{path}). Wait for it to finish, or run it with another DPLREPRO_RESULTS and "
+                                   "build folder") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {platform.node()}, since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
+            handle.flush()
+            handles.append(handle)
+        yield
+    finally:
+        for handle in handles:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+
 def _run_or_reuse(name: str, profile: str, parameters: Mapping[str, Any] | None, *, build_dir: Path,
                   project_root: Path, progress: bool, force: bool) -> tuple[Path, bool]:
     """:func:`run_chapter`, also saying whether the cached run was reused (``True``)."""
-    import jupytext
-    import papermill
-
     source = chapter_source(name, project_root)
     params = {**dict(parameters or {}), "profile": profile}
     validate_parameters(name, params)  # refuses a bad parameter before any kernel starts
+    with run_lock(name, profile, build_dir):
+        return _run_or_reuse_locked(name, profile, params, source, build_dir=build_dir, project_root=project_root,
+                                    progress=progress, force=force)
+
+
+def _run_or_reuse_locked(name: str, profile: str, params: dict, source: Path, *, build_dir: Path, project_root: Path,
+                         progress: bool, force: bool) -> tuple[Path, bool]:
+    import jupytext
+    import papermill
+
     key = inputs_hash(name, profile, params, project_root)
     if not force:
         cached = cached_run(name, profile, key, build_dir)

@@ -212,3 +212,18 @@ def test_data_enter_the_hash_by_content_even_with_the_mtime_put_back(tmp_path, i
     edited = inputs_hash("camels", "quick", {})
     data.write_bytes(b"a" * 4096)
     assert inputs_hash("camels", "quick", {}) == before and edited != before
+
+
+def test_a_second_run_of_a_running_chapter_is_refused_not_mixed(tmp_path, isolated_data_dir, monkeypatch):
+    """Before: two runs of one chapter started together mixed their files (run.json of one,
+    summary of the other)."""
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
+    build = tmp_path / "build"
+    with book.run_lock("data_tour", "quick", build):
+        with pytest.raises(book.ChapterError, match=r"chapter 'data_tour' \(profile quick\) is already running here "
+                                                    rf"\(pid {os.getpid()} on .*; lock .*\.run\.lock\)"):
+            run_chapter("data_tour", "quick", {"seed": 3}, build_dir=build, progress=False)
+        with book.run_lock("camels", "quick", build):  # another chapter is free to run
+            pass
+    with book.run_lock("data_tour", "quick", build):  # released when the first run ends
+        pass
