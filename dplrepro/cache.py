@@ -29,7 +29,7 @@ import platform
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 
@@ -189,6 +189,27 @@ def set_aside(path: Path, reason: str) -> Path:
     os.replace(path, target)
     log.warning("set aside %s (%s); it is recomputed. The old file is kept as %s", path, reason, target.name)
     return target
+
+
+T = TypeVar("T")
+
+
+def load_cached(path: Path, read: Callable[[Path], T], stored_key: Callable[[T], str | None], key: str) -> T | None:
+    """What ``read(path)`` gives if ``path`` exists, reads back and holds content key ``key``
+    (``stored_key(value)``); otherwise None, with the file :func:`set_aside` (also with
+    :func:`force_recompute`, before reading). Any error of ``read`` counts as a damaged file."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    if force_recompute():
+        set_aside(path, "DPLREPRO_FORCE=1: recomputing every cache")
+        return None
+    try:
+        value = read(path)
+    except Exception as exc:  # truncated, overwritten, another layout
+        set_aside(path, f"it cannot be read back ({type(exc).__name__}: {str(exc)[:200]})")
+        return None
+    return value if usable_cache(path, stored_key(value), key) else None
 
 
 def usable_cache(path: Path, stored_key: str | None, key: str) -> bool:

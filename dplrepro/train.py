@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .cache import CorruptCacheError, content_key, force_recompute, load_checked, save_checked, set_aside, usable_cache
+from .cache import content_key, load_cached, load_checked, save_checked
 from .losses import get_loss
 from .utils import flush_denormals, resolve_device
 
@@ -214,7 +214,7 @@ class Trainer:
                 f"training period has {data.n_time} days; need at least {first} (warm-up"
                 f"{'/history' if self._uses_history else ''}) + {c.window} (window) days"
             )
-        self.cache_key = self.content_key(data)
+        self.cache_key = self.content_key(data) if self.checkpoint_path else None  # no checkpoint: nothing to key
         if resume:
             self.load_checkpoint()
         self.epochs_run_here = max(0, c.epochs - self.start_epoch)
@@ -328,21 +328,15 @@ class Trainer:
 
     def load_checkpoint(self) -> bool:
         """Resume from ``checkpoint.pt`` if present, readable, intact (checksum) and made for
-        this training (:meth:`content_key`, once :meth:`fit` has set it); return whether it was
-        loaded. A checkpoint that fails any of these, or any with ``DPLREPRO_FORCE=1``, is set
-        aside with a warning naming it (:func:`~dplrepro.cache.set_aside`) and training starts afresh."""
+        this training (:meth:`content_key`, set by :meth:`fit`); return whether it was loaded.
+        A checkpoint that fails any of these, or any with ``DPLREPRO_FORCE=1``, is set aside with
+        a warning naming it (:func:`~dplrepro.cache.load_cached`) and training starts afresh."""
         path = self.checkpoint_path
-        if not path or not path.exists():
+        if not path or self.cache_key is None:
             return False
-        if force_recompute():
-            set_aside(path, "DPLREPRO_FORCE=1: recomputing every cache")
-            return False
-        try:
-            state = load_checked(path, map_location=self.device)
-        except CorruptCacheError as exc:
-            set_aside(path, str(exc))
-            return False
-        if self.cache_key is not None and not usable_cache(path, state.get("cache_key"), self.cache_key):
+        state = load_cached(path, lambda p: load_checked(p, map_location=self.device),
+                            lambda st: st.get("cache_key") if isinstance(st, dict) else None, self.cache_key)
+        if state is None:
             return False
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

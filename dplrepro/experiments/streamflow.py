@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from ..cache import content_key, force_recompute, set_aside, usable_cache
+from ..cache import content_key, load_cached
 from ..calibrate.sceua import SceuaSettings, calibrate_process_model
 from ..data.camels_us import HYDRO_SIGNATURE_ATTRIBUTES
 from ..data.normalize import Normalizer
@@ -320,24 +320,16 @@ class SceuaCalibration:
         return {k: v[i] for k, v in self.params.items()}
 
 
-def _sceua_from_file(path: Path, key: str) -> SceuaCalibration | None:
-    """The calibration cached at ``path`` if it is readable and was made with content key
-    ``key``; otherwise None, with the file set aside (:func:`~dplrepro.cache.usable_cache`)."""
-    if force_recompute():
-        set_aside(path, "DPLREPRO_FORCE=1: recomputing every cache")
-        return None
-    try:
-        with xr.open_dataset(path) as c:
-            c = c.load()
-        names = [v.removeprefix("param_") for v in c.data_vars if v.startswith("param_")]
-        out = SceuaCalibration({n: c[f"param_{n}"].values for n in names}, c["n_evaluations"].values,
-                               c["converged"].values.astype(bool), c["objective"].values, c["history_f"].values,
-                               c["history_n_evaluations"].values, [int(v) for v in c["seed"].values],
-                               wall_time_s=float(c.attrs.get("wall_time_s", math.nan)), reused=True)
-    except (OSError, ValueError, KeyError) as exc:  # truncated or not this layout
-        set_aside(path, f"it cannot be read back as an SCE-UA calibration ({type(exc).__name__}: {str(exc)[:200]})")
-        return None
-    return out if usable_cache(path, c.attrs.get("cache_key"), key) else None
+def _read_sceua(path: Path) -> tuple[SceuaCalibration, str | None]:
+    """A calibration cached by :func:`calibrate_sceua` and the content key stored with it."""
+    with xr.open_dataset(path) as c:
+        c = c.load()
+    names = [v.removeprefix("param_") for v in c.data_vars if v.startswith("param_")]
+    out = SceuaCalibration({n: c[f"param_{n}"].values for n in names}, c["n_evaluations"].values,
+                           c["converged"].values.astype(bool), c["objective"].values, c["history_f"].values,
+                           c["history_n_evaluations"].values, [int(v) for v in c["seed"].values],
+                           wall_time_s=float(c.attrs.get("wall_time_s", math.nan)), reused=True)
+    return out, c.attrs.get("cache_key")
 
 
 def calibrate_sceua(train: Inputs, config: StreamflowConfig, *, cache: Path | None = None, device: str = "auto",
@@ -359,10 +351,9 @@ def calibrate_sceua(train: Inputs, config: StreamflowConfig, *, cache: Path | No
     key = content_key(forcing=train.tensors.forcing, target=train.tensors.target, basins=list(map(str, train.basins)),
                       first_day=first, settings=settings, nmul=config.nmul, routing=config.routing, seeds=list(seeds),
                       device=str(dev))
-    if cache is not None and Path(cache).exists():
-        cached = _sceua_from_file(Path(cache), key)
-        if cached is not None:
-            return cached
+    cached = load_cached(Path(cache), _read_sceua, lambda pair: pair[1], key) if cache is not None else None
+    if cached is not None:
+        return cached[0]
     started = time.time()
     k = len(seeds)
     model = HBV(nmul=config.nmul, warmup=first, routing=config.routing)

@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..cache import content_key, force_recompute, set_aside
+from ..cache import content_key, load_cached, set_aside
 from ..data.splits import SMAP_TRAIN_1Y, TimeWindow, density_mask
 from ..losses import rmse_loss
 from ..evidence import paired_evidence
@@ -388,23 +388,14 @@ def refinement_cells(grid, train_cells: np.ndarray) -> np.ndarray:
 
 def _cached_surrogate(cache: Path, report_path: Path, key: str):
     """(surrogate, saved report) from a cache pair if readable and made with content key ``key``;
-    otherwise None, with both files set aside (:func:`~dplrepro.cache.set_aside`)."""
-    reason = "DPLREPRO_FORCE=1: recomputing every cache" if force_recompute() else None
-    if reason is None:
-        try:
-            saved = json.loads(report_path.read_text())
-            stored = saved.get("cache_key") if isinstance(saved, dict) else None
-            if stored != key:
-                reason = (f"its content key {stored!r} is not this run's {key!r}" if stored else
-                          "it carries no content key")
-            else:
-                return load_surrogate(cache), saved
-        except Exception as exc:  # a damaged report or surrogate file
-            reason = f"it cannot be read back ({type(exc).__name__}: {str(exc)[:200]})"
-    for path in (cache, report_path):
-        if path.exists():
-            set_aside(path, reason)
-    return None
+    otherwise None, with both files set aside (:func:`~dplrepro.cache.load_cached`)."""
+    saved = load_cached(report_path, lambda p: json.loads(p.read_text()),
+                        lambda r: r.get("cache_key") if isinstance(r, dict) else None, key)
+    surrogate = load_cached(cache, load_surrogate, lambda _: key, key) if saved is not None else None
+    for path in (cache, report_path):  # one of the pair failed: the other is not used alone
+        if surrogate is None and path.exists():
+            set_aside(path, f"its partner {cache.name if path == report_path else report_path.name} is not usable")
+    return None if surrogate is None else (surrogate, saved)
 
 
 def obtain_surrogate(grid, data_source: str, experiment: SurrogateExperiment, build: SurrogateConfig, out_dir,
