@@ -17,9 +17,17 @@ reuses the executed notebook and its results instead of retraining; any change r
 it (``force=True`` always reruns). The executed notebook's first cell then states the data,
 profile, device and wall time of the run.
 
+**Isolation.** A run holds a lock per chapter and profile (:func:`run_lock`), writes into
+its own staging folder ``results/<chapter>/.<profile>.run-<id>/`` (the kernel learns it
+through ``DPLREPRO_STAGED_RUNS``, :func:`dplrepro.results.chapter_dir`), and only a run that
+finished is swapped in whole as ``results/<chapter>/<profile>/``, with its ``run.json``
+recording the SHA-256 of the summary and executed notebook beside it; reuse checks both. A
+killed run never mixes its files with the last finished one. Content-keyed caches
+(checkpoints, calibrations, surrogates) live apart, in ``results/<chapter>/<profile>.cache/``.
+
 Layout of the build folder (``_build/`` at the project root)::
 
-    _build/executed/<profile>/<name>.ipynb   papermill output of each chapter
+    _build/executed/<profile>/<name>.ipynb   papermill output of each chapter (a copy of the run's own)
     _build/src/<profile>/                    staged book source (config, toc, pages)
     _build/site/<profile>/_build/html/       the HTML book
 """
@@ -31,6 +39,7 @@ import json
 import logging
 import os
 import platform
+import secrets
 import shutil
 import subprocess
 import sys
@@ -45,8 +54,9 @@ import yaml
 from .chapters import chapter_spec, validate_parameters
 from .data.paths import data_dir
 from .cache import code_fingerprint, data_fingerprint, package_versions
-from .results import SummaryError, chapter_dir, read_summary, results_root, summary_path
-from .utils import write_json_atomic
+from .results import (STAGING_ENV_VAR, SummaryError, final_chapter_dir, read_summary, results_root, staged_runs,
+                      summary_path)
+from .utils import atomic_path, environment, write_json_atomic
 
 log = logging.getLogger("dplrepro.book")
 
@@ -151,17 +161,36 @@ def inputs_hash(name: str, profile: str, parameters: Mapping[str, Any], project_
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def cached_run(name: str, profile: str, key: str, build_dir: Path = BUILD_DIR) -> dict | None:
-    """The ``run.json`` record of an earlier run with the same inputs hash, if its outputs still exist."""
-    record_path = results_root() / name / profile / "run.json"
-    if not record_path.exists() or not executed_path(name, profile, build_dir).exists():
-        return None
+    """The ``run.json`` record of an earlier run with the same inputs hash, if the summary and
+    executed notebook it records (by SHA-256) are still the ones beside it; None otherwise.
+
+    The executed notebook under ``build_dir`` is put back from the run's own copy
+    (``results/<chapter>/<profile>/executed.ipynb``) when it is missing or belongs to another
+    run (e.g. one made with another ``DPLREPRO_RESULTS``)."""
+    folder = final_chapter_dir(name, profile)
     try:
-        record = json.loads(record_path.read_text())
-    except json.JSONDecodeError:
+        record = json.loads((folder / "run.json").read_text())
+    except (OSError, json.JSONDecodeError):
         return None
-    if record.get("inputs_hash") != key or not summary_path(name, profile).exists():
+    if not isinstance(record, dict) or record.get("inputs_hash") != key:
         return None
+    for file, field in (("summary.json", "summary_sha256"), ("executed.ipynb", "notebook_sha256")):
+        path = folder / file
+        if not record.get(field) or not path.exists() or _sha256(path) != record[field]:
+            log.warning("chapter %s (profile %s): %s is not the file its run.json records; rerunning",
+                        name, profile, path)
+            return None
+    out = executed_path(name, profile, build_dir)
+    if not out.exists() or _sha256(out) != record["notebook_sha256"]:
+        log.info("chapter %s (profile %s): restoring %s from its run's copy", name, profile, out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            shutil.copyfile(folder / "executed.ipynb", tmp)
     return record
 
 
@@ -263,7 +292,7 @@ def run_lock(name: str, profile: str, build_dir: Path = BUILD_DIR) -> Iterator[N
     lock file and the run holding it (locks end with their process, even a killed one)."""
     import fcntl
 
-    paths = [results_root() / name / profile / ".run.lock", executed_path(name, profile, build_dir).with_name(f".{name}.lock")]
+    paths = [results_root() / name / f".{profile}.run.lock", executed_path(name, profile, build_dir).with_name(f".{name}.lock")]
     handles = []
     try:
         for path in paths:
@@ -306,6 +335,8 @@ def _run_or_reuse_locked(name: str, profile: str, params: dict, source: Path, *,
     import jupytext
     import papermill
 
+    final = final_chapter_dir(name, profile)
+    _tidy_interrupted_runs(final)
     key = inputs_hash(name, profile, params, project_root)
     if not force:
         cached = cached_run(name, profile, key, build_dir)
@@ -321,56 +352,93 @@ def _run_or_reuse_locked(name: str, profile: str, params: dict, source: Path, *,
 
     out = executed_path(name, profile, build_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staged_input = out.with_name(f".{name}.input.ipynb")
+    run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}-{secrets.token_hex(3)}"
+    staging = final.with_name(f".{profile}.run-{run_id}")  # this run's own folder, swapped in when it ends
+    staging.mkdir(parents=True)
+    staged_input, executed = staging / ".input.ipynb", staging / "executed.ipynb"
     jupytext.write(notebook, staged_input)
     started = time.time()
-    log.info("running chapter %s (profile %s) -> %s", name, profile, out)
-    tmp_out = out.with_name(f".{name}.executing.ipynb")
-    forced_before = os.environ.get("DPLREPRO_FORCE")
+    log.info("running chapter %s (profile %s) in %s -> %s", name, profile, staging, out)
+    runs = {**staged_runs(), f"{name}/{profile}": str(staging)}
+    overrides = {STAGING_ENV_VAR: json.dumps(runs)}  # the kernel and this process write into ``staging``
     if force:  # the kernel inherits it: checkpoints, calibrations and surrogates are recomputed too
-        os.environ["DPLREPRO_FORCE"] = "1"
-    try:
-        papermill.execute_notebook(
-            str(staged_input),
-            str(tmp_out),
-            parameters=params,
-            kernel_name=KERNEL_NAME,
-            cwd=str(project_root),
-            progress_bar=progress,
-            log_output=False,
-        )
-    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
-        failed = out.with_name(f"{name}.FAILED.ipynb")
-        if tmp_out.exists():
-            os.replace(tmp_out, failed)
-        raise ChapterError(f"chapter {name!r} (profile {profile}) failed; executed notebook: {failed}\n{exc}") from exc
-    finally:
-        staged_input.unlink(missing_ok=True)
-        if force and forced_before is None:
-            os.environ.pop("DPLREPRO_FORCE", None)
-        elif force:
-            os.environ["DPLREPRO_FORCE"] = forced_before
-    seconds = time.time() - started
-    _insert_banner(tmp_out, _banner(name, profile, seconds))
-    os.replace(tmp_out, out)  # only a fully executed notebook reaches the book
-    write_json_atomic(chapter_dir(name, profile) / "run.json", {
-        "chapter": name, "profile": profile, "parameters": params, "inputs_hash": key,
+        overrides["DPLREPRO_FORCE"] = "1"
+    with environment(**overrides):
+        try:
+            papermill.execute_notebook(
+                str(staged_input),
+                str(executed),
+                parameters=params,
+                kernel_name=KERNEL_NAME,
+                cwd=str(project_root),
+                progress_bar=progress,
+                log_output=False,
+            )
+        except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
+            failed = out.with_name(f"{name}.FAILED.ipynb")
+            if executed.exists():
+                shutil.copyfile(executed, failed)
+            raise ChapterError(f"chapter {name!r} (profile {profile}) failed; executed notebook: {failed} (its "
+                               f"partial outputs: {staging}; the last finished run in {final} is untouched)\n{exc}"
+                               ) from exc
+        finally:
+            staged_input.unlink(missing_ok=True)
+        seconds = time.time() - started
+        if not (staging / "summary.json").exists():
+            raise ChapterError(f"chapter {name!r} (profile {profile}) ran but wrote no summary.json in {staging}")
+        _insert_banner(executed, _banner(name, profile, seconds))
+    write_json_atomic(staging / "run.json", {
+        "chapter": name, "profile": profile, "parameters": params, "inputs_hash": key, "run_id": run_id,
         "wall_time_s": round(seconds, 1), "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "executed_notebook": str(out), "machine": platform.machine(), "cpu_count": os.cpu_count(),
         "torch_threads": torch_threads_setting(),
+        "summary_sha256": _sha256(staging / "summary.json"), "notebook_sha256": _sha256(executed),
     })
+    _swap_in(staging, final)
+    with atomic_path(out) as tmp:  # only a fully executed notebook reaches the book
+        shutil.copyfile(final / "executed.ipynb", tmp)
     log.info("chapter %s done in %.1f s", name, seconds)
-    _say_fallback(name, profile, params)
+    _say_data_notes(name, profile, params)
     return out, False
 
 
-def _say_fallback(name: str, profile: str, params: Mapping[str, Any]) -> None:
-    """On the terminal (stderr), not only in the notebook: a chapter asked for ``auto`` data
-    that ran on the synthetic twin (or partly on it), because real data were not found."""
+def _swap_in(staging: Path, final: Path) -> None:
+    """Make the finished run in ``staging`` the chapter's results folder ``final`` (two renames;
+    the run it replaces is parked beside it in between, and restored by
+    :func:`_tidy_interrupted_runs` should the process die there)."""
+    replaced = final.with_name(f".{final.name}.replaced-{staging.name.rsplit('.run-', 1)[1]}")
+    if final.exists():
+        os.rename(final, replaced)
+    os.rename(staging, final)
+    if replaced.exists():
+        shutil.rmtree(replaced)
+
+
+def _tidy_interrupted_runs(final: Path) -> None:
+    """Clear what interrupted runs of this chapter and profile left beside ``final`` (called
+    under the run lock, so none of them is still running): a run folder parked by a swap that
+    died half-way is put back, the partial folders of killed or failed runs are removed, each
+    with a warning naming it."""
+    profile = final.name
+    parked = sorted(final.parent.glob(f".{profile}.replaced-*"))
+    if parked and not final.exists():
+        log.warning("restoring %s from %s (a run was stopped while swapping in its results)", final, parked[-1])
+        os.rename(parked.pop(), final)
+    for leftover in parked + sorted(final.parent.glob(f".{profile}.run-*")):
+        log.warning("removing %s, left by an interrupted or failed run", leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _say_data_notes(name: str, profile: str, params: Mapping[str, Any]) -> None:
+    """On the terminal (stderr), not only in the notebook: what the run's data readers left
+    out, filled in or converted (``run.data_notes``, :func:`dplrepro.data.checks.note`), and --
+    when it asked for ``auto`` data -- that it ran on the synthetic twin (or partly on it)."""
+    run = ((read_summary(name, profile) or {}).get("run") or {})
+    for line in run.get("data_notes") or []:
+        print(f"dplrepro: chapter {name} (profile {profile}): {line}", file=sys.stderr)
     if params.get("data_source", "auto") != "auto":
         return
-    summary = read_summary(name, profile)
-    used = (summary or {}).get("run", {}).get("data_source")
+    used = run.get("data_source")
     if used in ("synthetic", "mixed"):
         what, found = (("the SYNTHETIC twin", "real data were") if used == "synthetic"
                        else ("REAL and SYNTHETIC data", "some real datasets were"))

@@ -262,4 +262,4 @@ def load_checked(path: Path, *, map_location: Any = None) -> Any:
     payload = outer["payload"]
     if hashlib.sha256(payload).hexdigest() != outer["sha256"]:
         raise CorruptCacheError(f"{path}: checksum mismatch: the file was damaged after it was written")
-    return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=False)
+    return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)

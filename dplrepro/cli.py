@@ -54,18 +54,22 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
+    """Exit 1 when a dataset that is present is invalid (missing ones only fall back to the twin)."""
     rows = check_datasets()
     print(f"data folder: {data_dir()}")
     width = max(len(r["name"]) for r in rows)
     for row in rows:
-        mark = "present" if row["present"] else "MISSING"
+        mark = "MISSING" if not row["present"] else ("ok" if row["ok"] else "INVALID")
         print(f"  {row['name']:<{width}}  {mark:<7}  {row['path']}")
         if row.get("detail"):
             print(f"  {'':<{width}}           {row['detail']}")
     missing = [r for r in rows if not r["present"]]
+    invalid = [r for r in rows if r["present"] and not r["ok"]]
+    print(f"{len(rows) - len(missing) - len(invalid)} of {len(rows)} datasets ok, {len(missing)} missing, "
+          f"{len(invalid)} invalid" + (f" ({', '.join(r['name'] for r in invalid)})" if invalid else ""))
     if missing:
-        print(f"{len(missing)} of {len(rows)} datasets missing; chapters fall back to the synthetic twin where they can.")
-    return 0
+        print("chapters fall back to the synthetic twin where a dataset is missing.")
+    return 1 if invalid else 0
 
 
 def _cmd_data_download(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 
 from . import __version__
+from .data.checks import data_notes
 from .evidence import CLAIM_RULES
 from .utils import clean_json, resolve_device, write_json_atomic
 
@@ -42,18 +43,57 @@ def results_root() -> Path:
     return Path(__file__).resolve().parents[1] / "results"
 
 
-def chapter_dir(chapter: str, profile: str) -> Path:
-    """``results/<chapter>/<profile>/`` (created on demand)."""
+#: Environment variable through which the book runner tells a chapter kernel (and itself) where
+#: a run in progress writes: a JSON object ``{"<chapter>/<profile>": "<staging folder>"}``.
+STAGING_ENV_VAR = "DPLREPRO_STAGED_RUNS"
+
+
+def staged_runs() -> dict[str, str]:
+    """The runs in progress in this process tree: ``"<chapter>/<profile>"`` -> staging folder."""
+    value = os.environ.get(STAGING_ENV_VAR, "").strip()
+    if not value:
+        return {}
+    try:
+        runs = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{STAGING_ENV_VAR} must be a JSON object chapter/profile -> folder, got {value!r:.200}") from exc
+    if not isinstance(runs, dict):
+        raise ValueError(f"{STAGING_ENV_VAR} must be a JSON object chapter/profile -> folder, got {value!r:.200}")
+    return runs
+
+
+def final_chapter_dir(chapter: str, profile: str) -> Path:
+    """``results/<chapter>/<profile>/``: the outputs of the chapter's last finished run (nothing is created)."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    path = results_root() / chapter / profile
+    return results_root() / chapter / profile
+
+
+def chapter_dir(chapter: str, profile: str) -> Path:
+    """Where the chapter's outputs are: ``results/<chapter>/<profile>/``, or -- while the chapter
+    runs under the book runner -- the run's own staging folder, swapped in whole when the run
+    finishes (:func:`dplrepro.book.run_chapter`), so a killed run never mixes its files with an
+    older run's. Created on demand."""
+    path = final_chapter_dir(chapter, profile)
+    staged = staged_runs().get(f"{chapter}/{profile}")
+    if staged:
+        path = Path(staged)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir(chapter: str, profile: str) -> Path:
+    """``results/<chapter>/<profile>.cache/``: the chapter's content-keyed caches (checkpoints,
+    calibrations, surrogates; :mod:`dplrepro.cache`), kept across runs -- never staged. Created on demand."""
+    path = final_chapter_dir(chapter, profile).with_name(f"{profile}.cache")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def summary_path(chapter: str, profile: str) -> Path:
-    """``results/<chapter>/<profile>/summary.json`` (nothing is created)."""
-    return results_root() / chapter / profile / "summary.json"
+    """``summary.json`` of the chapter (in its staging folder while it runs; nothing is created)."""
+    staged = staged_runs().get(f"{chapter}/{profile}")
+    return (Path(staged) if staged else final_chapter_dir(chapter, profile)) / "summary.json"
 
 
 class SummaryError(ValueError):
@@ -387,6 +427,7 @@ class ChapterRun:
     started: float = field(default_factory=time.time)
     data_description: str | None = None
     resolved_source: str | None = None
+    notes_from: int = field(default_factory=lambda: len(data_notes()))  # data notes before this run
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -401,6 +442,15 @@ class ChapterRun:
     def path(self, name: str) -> Path:
         """Path of an output file (figure, table) of this chapter run."""
         return self.out_dir / name
+
+    @property
+    def cache_dir(self) -> Path:
+        """The chapter's caches, kept across runs (:func:`cache_dir`)."""
+        return cache_dir(self.chapter, self.profile)
+
+    def cache_path(self, name: str) -> Path:
+        """Path of a cached intermediate (checkpoint folder, calibration file) of this chapter."""
+        return self.cache_dir / name
 
     def announce(self, data_description: str, resolved_source: str) -> str:
         """Record and return a Markdown banner saying what this run uses.
@@ -441,6 +491,7 @@ class ChapterRun:
             "python": platform.python_version(),
             "machine": platform.machine(),
             "torch_threads": _torch_threads(),
+            "data_notes": data_notes(self.notes_from),  # what the data readers left out, filled in or converted
         }
         if "run" in summary:
             raise SummaryError(f"chapter {self.chapter!r}: summary key 'run' is reserved for the run record")

@@ -1,4 +1,4 @@
-"""Small shared helpers: devices, seeds, subnormal floats and atomic file writes."""
+"""Small shared helpers: devices, seeds, subnormal floats, environment overrides and atomic file writes."""
 
 from __future__ import annotations
 
@@ -53,6 +53,25 @@ def flush_denormals() -> bool:
     import torch
 
     return bool(torch.set_flush_denormal(True))
+
+
+@contextmanager
+def environment(**values: str | None) -> Iterator[None]:
+    """Set (``None``: unset) the environment variables ``values`` for the block, then put back what was there."""
+    before = {name: os.environ.get(name) for name in values}
+
+    def put(settings: Mapping[str, str | None]) -> None:
+        for name, value in settings.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    try:
+        put(values)
+        yield
+    finally:
+        put(before)
 
 
 @contextmanager

@@ -54,7 +54,7 @@ def test_bad_profile_and_data_source_rejected():
 def test_cli_data_check_reports_present_and_missing(capsys, camels_us_path):
     assert cli.main(["data", "check"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"camels_us\S*\s+present", out)
+    assert re.search(r"camels_us\s+ok ", out) and "datasets ok, " in out
     assert str(camels_us_path.parent) in out
 
 
@@ -62,7 +62,7 @@ def test_cli_data_check_with_empty_folder(capsys, isolated_data_dir):
     assert cli.main(["data", "check"]) == 0
     out = capsys.readouterr().out
     assert str(isolated_data_dir) in out
-    assert "MISSING" in out and "present " not in out
+    assert "MISSING" in out and " ok " not in out and "0 of 6 datasets ok, 6 missing, 0 invalid" in out
 
 
 @pytest.fixture(scope="module")

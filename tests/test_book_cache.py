@@ -227,3 +227,81 @@ def test_a_second_run_of_a_running_chapter_is_refused_not_mixed(tmp_path, isolat
             pass
     with book.run_lock("data_tour", "quick", build):  # released when the first run ends
         pass
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_the_last_finished_run_whole(tmp_path, isolated_data_dir, monkeypatch, caplog):
+    """Before: a run killed after its figures but before its summary left a folder mixing new
+    figures with the old summary. Now a run writes into its own folder, swapped in when it ends."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    results, build = tmp_path / "results", tmp_path / "build"
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(results))
+    run_chapter("data_tour", "quick", {"seed": 3}, build_dir=build, progress=False)
+    final = results / "data_tour" / "quick"
+    before = _files(final)
+    assert {"summary.json", "run.json", "executed.ipynb"} <= set(before) and any(n.endswith(".png") for n in before)
+
+    code = ("from pathlib import Path; from dplrepro.book import run_chapter; "
+            f"run_chapter('data_tour', 'quick', {{'seed': 4}}, build_dir=Path({str(build)!r}), progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not list((results / "data_tour").glob(".quick.run-*/*.png")):  # its first figure is written
+            assert proc.poll() is None and time.time() < deadline, "the run ended before it wrote a figure"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel
+        proc.wait()
+    assert _files(final) == before  # the finished run is whole: its summary, figures, record, notebook
+    assert list((results / "data_tour").glob(".quick.run-*"))  # the killed run's partial folder, beside it
+
+    with caplog.at_level("WARNING", logger="dplrepro.book"):
+        run_chapter("data_tour", "quick", {"seed": 3}, build_dir=build, progress=False)  # reused, leftover cleared
+    assert _files(final) == before and not list((results / "data_tour").glob(".quick.*-*"))
+    assert "left by an interrupted or failed run" in caplog.text
+
+
+def test_a_swap_stopped_half_way_is_put_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(tmp_path / "results"))
+    parked = tmp_path / "results" / "camels" / ".quick.replaced-20261203T000000Z-1-abc"
+    parked.mkdir(parents=True)
+    (parked / "summary.json").write_text("{}")
+    book._tidy_interrupted_runs(tmp_path / "results" / "camels" / "quick")
+    assert (tmp_path / "results" / "camels" / "quick" / "summary.json").read_text() == "{}" and not parked.exists()
+
+
+@pytest.mark.slow
+def test_reuse_checks_the_summary_and_notebook_it_recorded(tmp_path, isolated_data_dir, monkeypatch):
+    """Before: an edited summary.json was served as the cached run, and switching results folders
+    served the executed notebook of the other folder's run."""
+    build = tmp_path / "build"
+    a, b = tmp_path / "a", tmp_path / "b"
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(a))
+    out = run_chapter("data_tour", "quick", {"seed": 3}, build_dir=build, progress=False)
+    record = json.loads((a / "data_tour" / "quick" / "run.json").read_text())
+    assert record["summary_sha256"] == book._sha256(a / "data_tour" / "quick" / "summary.json")
+    assert record["notebook_sha256"] == book._sha256(out) == book._sha256(a / "data_tour" / "quick" / "executed.ipynb")
+
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(b))
+    run_chapter("data_tour", "quick", {"seed": 3}, build_dir=build, progress=False, force=True)
+    assert book._sha256(out) != record["notebook_sha256"]  # b's run (its banner has another time) is in the build
+    monkeypatch.setenv("DPLREPRO_RESULTS", str(a))
+    path, reused = book._run_or_reuse("data_tour", "quick", {"seed": 3}, build_dir=build, project_root=book.PROJECT_ROOT,
+                                      progress=False, force=False)
+    assert reused and book._sha256(path) == record["notebook_sha256"]  # a's own notebook is put back
+
+    summary = a / "data_tour" / "quick" / "summary.json"
+    summary.write_text(summary.read_text().replace('"seed": 3', '"seed": 3 '))  # edited after its run
+    _, reused = book._run_or_reuse("data_tour", "quick", {"seed": 3}, build_dir=build, project_root=book.PROJECT_ROOT,
+                                   progress=False, force=False)
+    assert not reused
+    assert json.loads((a / "data_tour" / "quick" / "run.json").read_text())["run_id"] != record["run_id"]

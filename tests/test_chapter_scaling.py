@@ -96,4 +96,4 @@ def test_scaling_chapter_computes_the_missing_points_on_real_data(run_quick_chap
     for fig in ("density_curves.png", "length_curve.png", "pub_fraction_curve.png"):
         assert (out / fig).stat().st_size > 5_000, fig
     # the tiny surrogate was built and cached where the soil-moisture chapter looks for it
-    assert (results / "surrogate" / "quick" / s["surrogate_file"]).exists()
+    assert (results / "surrogate" / "quick.cache" / s["surrogate_file"]).exists()

@@ -35,4 +35,4 @@ def test_soil_moisture_chapter_runs_every_method_and_test(run_quick_chapter, sma
     for fig in ("cost_curves.png", "maps_test.png", "maps_infilt.png"):
         assert (out / fig).stat().st_size > 5_000, fig
     # the surrogate was built (and cached) under the surrogate chapter's results
-    assert list((out.parent.parent / "surrogate" / "quick").glob("surrogate-*.pt"))
+    assert list((out.parent.parent / "surrogate" / "quick.cache").glob("surrogate-*.pt"))

@@ -21,6 +21,6 @@ def test_surrogate_chapter_emulates_the_vic_style_model(run_quick_chapter, smap_
     c = s["claims"]["surrogate"]
     assert c["value_b"] == 0.90 and c["interval"][0] <= c["difference"] <= c["interval"][1]
     assert np.isclose(c["difference"], c["value_a"] - 0.90)
-    assert list(out.glob("surrogate-*.pt")), "the surrogate must be saved for the soil-moisture chapter"
+    assert list(out.with_name("quick.cache").glob("surrogate-*.pt")), "the surrogate must be saved for the soil-moisture chapter"
     for fig in ("rounds.png", "cdf_corr.png", "example.png"):
         assert (out / fig).stat().st_size > 5_000, fig

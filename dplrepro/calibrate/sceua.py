@@ -79,6 +79,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -328,6 +329,11 @@ def sceua(
     dev = torch.device(device) if device is not None else lower_t.device
     lo = _as_site_matrix(lower, S, n, "lower", dtype, dev)
     up = _as_site_matrix(upper, S, n, "upper", dtype, dev)
+    for name, b in (("lower", lo), ("upper", up)):
+        if not bool(torch.isfinite(b).all()):
+            site, param = (int(i) for i in torch.nonzero(~torch.isfinite(b))[0])
+            raise ValueError(f"{name} bounds must be finite (SCE-UA samples uniformly inside them); site {site}, "
+                             f"parameter {param} has {float(b[site, param])}")
     if not bool((up > lo).all()):
         raise ValueError("upper must be > lower for every site and parameter")
     bound = up - lo
@@ -488,6 +494,11 @@ def sceua(
     finally:
         bar.close()
 
+    hopeless = ~torch.isfinite(best_f)
+    if bool(hopeless.any()):
+        warnings.warn(f"SCE-UA: the objective was NaN or infinite at every point evaluated for {int(hopeless.sum())} "
+                      f"of {S} site(s) (e.g. site {int(torch.nonzero(hopeless)[0])}); their x is not a calibration "
+                      "(f = inf). Check their observations and forcing", RuntimeWarning, stacklevel=2)
     reasons = [_REASONS[int(c)] for c in reason_code.tolist()]
     return SceuaResult(
         x=best_x,

@@ -9,7 +9,9 @@ One setting locates data: ``$DPLREPRO_DATA`` (else the project's ``data/``), see
   training data only), :mod:`twin` (the synthetic twin: ``make_virtual_basins``,
   ``make_virtual_grid``; import it from :mod:`dplrepro.data.twin`); PET formulas live in
   :mod:`dplrepro.physics.pet`
-* :mod:`sources` (real data or the twin, and which one was used), :mod:`catalog` (what is present)
+* :mod:`checks` (units read and converted or refused, value ranges, and the notes of what was
+  left out), :mod:`sources` (real data or the twin, and which one was used), :mod:`catalog`
+  (what is present and valid)
 """
 
 from .camels_gb import load_camels_gb

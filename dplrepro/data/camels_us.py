@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .checks import check_values, harmonise_units, note
 from .errors import DataFormatError, UnknownSiteError
 from .paths import require
 
@@ -212,21 +213,15 @@ def _filter_by_valid_q(
         keep = counts >= int(min_valid)
         dropped = [str(b) for b, k in zip(ids, keep) if not k]
         if dropped:
-            log.warning(
-                "%s: dropped %d of %d %ss with fewer than %d valid '%s' days in %s: %s",
-                path.name, len(dropped), len(ids), dim, int(min_valid), var, period,
-                ", ".join(dropped),
-            )
+            note(f"{path.name}: dropped {len(dropped)} of {len(ids)} {dim}s with fewer than {int(min_valid)} "
+                 f"valid '{var}' days in {period}: {_short_list(dropped)}", "all: " + ", ".join(dropped))
             ds = ds.isel({dim: np.flatnonzero(keep)})
             ds.attrs[f"dropped_{dim}s"] = ",".join(dropped)
         return ds
     empty = [str(b) for b, n in zip(ids, counts) if n == 0]
     if empty:
-        log.warning(
-            "%s: %d of %d %ss have no valid '%s' value in %s (kept; pass min_valid_qobs "
-            "to drop them): %s",
-            path.name, len(empty), len(ids), dim, var, period, ", ".join(empty),
-        )
+        note(f"{path.name}: {len(empty)} of {len(ids)} {dim}s have no valid '{var}' value in {period} (kept; "
+             f"pass min_valid_qobs to drop them): {_short_list(empty)}", "all: " + ", ".join(empty))
     return ds
 
 
@@ -239,9 +234,13 @@ def _keep_flagged(ds: xr.Dataset, raw: xr.Dataset, flag: str, explicit: bool, pr
     return ds.isel(basin=np.flatnonzero(flags))
 
 
-def _finish(ds: xr.Dataset, path: Path) -> xr.Dataset:
-    """Load the (already selected) data into memory and record provenance."""
+def _finish(ds: xr.Dataset, path: Path, *, site_dim: str = "basin", check: bool = True) -> xr.Dataset:
+    """Load the (already selected) data into memory, bring units to the schema's and check the
+    values (``check``; :mod:`dplrepro.data.checks`), and record provenance."""
     ds = ds.load()
+    if check:
+        ds = harmonise_units(ds, path)
+        check_values(ds, path, site_dim)
     ds.attrs["source_file"] = str(path)
     return ds
 

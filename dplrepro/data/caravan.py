@@ -22,6 +22,7 @@ import xarray as xr
 
 from .errors import DataFormatError, DataNotFoundError
 from .paths import require
+from .checks import note
 
 __all__ = ["CARAVAN_DIR", "CARAVAN_TABLES", "available_caravan_sources", "load_caravan_attributes"]
 
@@ -44,8 +45,7 @@ def available_caravan_sources() -> list[str]:
 
 def _read_table(path: Path, source: str) -> pd.DataFrame | None:
     if path.stat().st_size == 0:
-        log.warning("%s is empty: no %s attributes for source %r (values left NaN)",
-                    path, path.name.split("_")[1], source)
+        note(f"{path} is empty: no {path.name.split('_')[1]} attributes for source {source!r} (values left NaN)")
         return None
     try:
         frame = pd.read_csv(path, dtype={"gauge_id": str}, low_memory=False)

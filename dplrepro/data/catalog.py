@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .camels_gb import load_camels_gb
+from .camels_us import load_camels_us
 from .errors import DataError, DataFormatError
 from .natural_earth import _nstk_cartopy_dir
 from .paths import OBTAIN, data_dir
 from .prepare import _index_files, _layout
+from .smap import load_smap_conus
 
 __all__ = ["DATASETS", "DatasetSpec", "check_datasets"]
 
@@ -29,7 +32,10 @@ class DatasetSpec:
         return data_dir() / self.relative
 
 
-def _netcdf(dims: dict[str, int | None], variables: tuple[str, ...]) -> Callable[[Path], str]:
+def _netcdf(dims: dict[str, int | None], variables: tuple[str, ...],
+            reader: Callable[[], object] | None = None) -> Callable[[Path], str]:
+    """A check of a NetCDF file: its dimensions and variables, then (``reader``) a full read
+    through the dataset's reader, which checks units and values (:mod:`dplrepro.data.checks`)."""
     def check(path: Path) -> str:
         import netCDF4
 
@@ -47,7 +53,11 @@ def _netcdf(dims: dict[str, int | None], variables: tuple[str, ...]) -> Callable
             missing = [v for v in variables if v not in nc.variables]
             if missing:
                 raise DataFormatError(f"variable(s) {missing} missing")
-            return ", ".join(f"{k}={v}" for k, v in sizes.items()) + f"; {len(nc.variables)} variables"
+            detail = ", ".join(f"{k}={v}" for k, v in sizes.items()) + f"; {len(nc.variables)} variables"
+        if reader is not None:
+            reader()  # raises DataError naming the variable whose units or values are wrong
+            detail += "; units and value ranges checked"
+        return detail
 
     return check
 
@@ -97,7 +107,8 @@ DATASETS: dict[str, DatasetSpec] = {
             "CAMELS-US Daymet forcing, USGS streamflow (mm/day) and attributes, 1980-10-01..2014-12-31",
             OBTAIN["camels_us.nc"],
             _netcdf({"basin": None, "time": None},
-                    ("prcp", "tmax", "tmin", "srad", "vp", "dayl", "qobs", "lat", "lon", "area_km2", "in_531")),
+                    ("prcp", "tmax", "tmin", "srad", "vp", "dayl", "qobs", "lat", "lon", "area_km2", "in_531"),
+                    lambda: load_camels_us()),
         ),
         DatasetSpec(
             "camels_us_raw", "camels_us_raw",
@@ -108,7 +119,8 @@ DATASETS: dict[str, DatasetSpec] = {
             "camels_gb", "camels_gb.nc",
             "CAMELS-GB precipitation, temperature and discharge (mm/day), 1980-10-01..2015-09-30",
             OBTAIN["camels_gb.nc"],
-            _netcdf({"basin": None, "time": None}, ("prcp", "tmean", "qobs", "lat", "lon", "area_km2")),
+            _netcdf({"basin": None, "time": None}, ("prcp", "tmean", "qobs", "lat", "lon", "area_km2"),
+                    lambda: load_camels_gb()),
         ),
         DatasetSpec(
             "caravan_attributes", "caravan_attributes",
@@ -119,7 +131,7 @@ DATASETS: dict[str, DatasetSpec] = {
             "smap_conus", "smap_conus.nc",
             "SMAP L3 surface soil moisture + NLDAS-2 forcing, 412 CONUS cells, 2015-04..2018-03",
             OBTAIN["smap_conus.nc"],
-            _netcdf({"cell": None, "time": None}, ("smap_am", "apcp", "tmp", "lat", "lon")),
+            _netcdf({"cell": None, "time": None}, ("smap_am", "apcp", "tmp", "lat", "lon"), lambda: load_smap_conus()),
         ),
         DatasetSpec(
             "natural_earth", "natural_earth",

@@ -33,6 +33,7 @@ from .camels_us import (
     _select_time,
     _subset,
 )
+from .checks import check_values, harmonise_units
 from .errors import DataFormatError
 from .paths import require
 
@@ -52,6 +53,8 @@ RENAMES = {
     "tmean": ("tmp", 1.0, -273.15, "degC",
               "NLDAS-2 2 m air temperature, daily mean (tmp K - 273.15)"),
 }
+#: The units the reader expects on the original variables (the start of their ``units`` text).
+SOURCE_UNITS = {"apcp": "kg/m2 per hour", "tmp": "K"}
 _HINTS = {old: f"'{old}' is provided converted as '{new}' ({units})."
           for new, (old, _, _, units, _) in RENAMES.items()}
 
@@ -150,10 +153,14 @@ def load_smap_conus(
             _check_sites(ids, raw.cell.values, path, "cell")
             ds = ds.sel(cell=ids)
         ds = _select_time(ds, start, end, path)
-        ds = _finish(ds, path)
+        ds = _finish(ds, path, check=False)  # checked below, after the conversions
     for new, (old, factor, offset, units, text) in RENAMES.items():
         if new not in ds:
             continue
+        given = str(ds[new].attrs.get("units", SOURCE_UNITS[old]))
+        if given.split("(")[0].strip().lower() != SOURCE_UNITS[old].lower():
+            raise DataFormatError(f"{path}: variable '{old}' is in {given!r}; expected {SOURCE_UNITS[old]!r} "
+                                  f"(converted to '{new}' in {units})")
         attrs = {
             "units": units,
             "long_name": text,
@@ -165,4 +172,6 @@ def load_smap_conus(
         "apcp (kg/m2 per hour) -> prcp (mm/day) = apcp*24; tmp (K) -> tmean (degC) = tmp-273.15; "
         "original names not kept"
     )
+    ds = harmonise_units(ds, path)
+    check_values(ds, path, "cell")
     return ds

@@ -51,6 +51,7 @@ from ..physics.hbv import HBV
 from ..train import SiteTensors, TrainConfig, Trainer
 from ..utils import config_dict, config_hash
 from .streamflow import add_forcing_variables
+from ..data.checks import note
 
 log = logging.getLogger("dplrepro.experiments")
 
@@ -218,8 +219,8 @@ def _usable(ds: xr.Dataset, config: PubConfig) -> np.ndarray:
             keep &= sub[v].notnull().all("time").values
     dropped = ds["basin"].values[~keep]
     if dropped.size:
-        log.warning("%d basins dropped (incomplete forcing or < %.0f%% streamflow days in a period): %s ...",
-                    dropped.size, 100 * config.min_valid_fraction, ", ".join(map(str, dropped[:8])))
+        note(f"{dropped.size} of {keep.size} basins dropped (incomplete forcing or < {100 * config.min_valid_fraction:.0f}% "
+             f"streamflow days in a period): {', '.join(map(str, dropped[:8]))}{' ...' if dropped.size > 8 else ''}")
     return keep
 
 
@@ -234,8 +235,8 @@ def _with_caravan(ds: xr.Dataset, caravan: xr.Dataset, prefix: str, columns: Seq
     ids = np.array([f"{prefix}_{b}" for b in ds["basin"].values])
     present = np.isin(ids, caravan["basin"].values)
     if not present.all():
-        log.warning("%d %s basins have no Caravan attributes and are left out: %s", (~present).sum(), region,
-                    ", ".join(ids[~present][:8]))
+        note(f"{int((~present).sum())} of {present.size} {region} basins have no Caravan attributes and are left out: "
+             f"{', '.join(ids[~present][:8])}{' ...' if (~present).sum() > 8 else ''}")
     ds = ds.isel(basin=np.flatnonzero(present)).assign_coords(basin=ids[present])
     att = caravan.sel(basin=ds["basin"].values)
     missing = [c for c in columns if c not in att]

@@ -26,7 +26,7 @@ from ..nets.dpl import DplModel, SeedEnsemble
 from ..nets.lstm_surrogate import LSTMSurrogate
 from ..nets.param_nets import GA, GZ
 from ..evidence import convergence, paired_evidence
-from ..results import result_key
+from ..results import cache_dir, result_key
 from ..train import TrainConfig, Trainer
 from ..utils import resolve_device
 from . import surrogate as sx
@@ -251,10 +251,11 @@ def with_comparison_density(cfg: SoilMoistureConfig) -> SoilMoistureConfig:
     return cfg if cfg.comparison_density in cfg.densities else replace(cfg, comparison_density=cfg.densities[-1])
 
 
-def chapter_surrogate(grid: xr.Dataset, data_source: str, profile: str, results_root: Path,
-                      config: SoilMoistureConfig, *, device: str = "auto", progress: bool = True):
+def chapter_surrogate(grid: xr.Dataset, data_source: str, profile: str, config: SoilMoistureConfig, *,
+                      device: str = "auto", progress: bool = True):
     """The surrogate chapter's surrogate for ``profile`` (with ``config``'s surrogate rounds and
-    epochs where set), loaded from ``<results_root>/surrogate/<profile>/`` or built and cached there.
+    epochs where set), loaded from the surrogate chapter's cache folder
+    (:func:`dplrepro.results.cache_dir`) or built and cached there.
 
     Returns ``(bundle, build)``: the :class:`~dplrepro.experiments.surrogate.SurrogateBundle` and
     the build settings used (their values identify the cached file).
@@ -265,7 +266,7 @@ def chapter_surrogate(grid: xr.Dataset, data_source: str, profile: str, results_
         build = replace(build, rounds=int(config.surrogate_rounds))
     if config.surrogate_epochs is not None:
         build = replace(build, training=replace(build.training, epochs=int(config.surrogate_epochs)))
-    bundle = sx.obtain_surrogate(grid, data_source, exp, build, Path(results_root) / "surrogate" / profile,
+    bundle = sx.obtain_surrogate(grid, data_source, exp, build, cache_dir("surrogate", profile),
                                  device=device, progress=progress)
     return bundle, build
 

@@ -33,6 +33,7 @@ from ..physics.hbv import HBV
 from ..physics.pet import pet_for_dataset
 from ..train import SiteTensors, TrainConfig, Trainer
 from ..utils import atomic_path, config_dict, resolve_device
+from ..data.checks import note
 
 log = logging.getLogger("dplrepro.experiments")
 
@@ -132,7 +133,7 @@ def attribute_names(ds: xr.Dataset, wanted: Sequence[str]) -> list[str]:
     present = [a for a in wanted if f"attr_{a}" in ds]
     missing = [a for a in wanted if f"attr_{a}" not in ds]
     if missing:
-        log.info("attributes not in this dataset (left out): %s", ", ".join(missing))
+        note(f"{len(missing)} of {len(wanted)} attributes are not in this dataset and are left out: {', '.join(missing)}")
     if not present:
         raise ValueError(f"none of the attributes {list(wanted)} is in the dataset")
     return present
@@ -260,8 +261,8 @@ def select_basins(ds: xr.Dataset, config: StreamflowConfig, min_valid_fraction: 
                 keep &= sub[v].notnull().all("time").values
     dropped = ds["basin"].values[~keep]
     if dropped.size:
-        log.warning("%d basins dropped (incomplete forcing or < %.0f%% streamflow in a period): %s",
-                    dropped.size, 100 * min_valid_fraction, ", ".join(map(str, dropped[:10])))
+        note(f"{dropped.size} of {keep.size} basins dropped (incomplete forcing or < {100 * min_valid_fraction:.0f}% "
+             f"streamflow in a period): {', '.join(map(str, dropped[:10]))}{' ...' if dropped.size > 10 else ''}")
     ds = ds.isel(basin=np.flatnonzero(keep))
     if config.n_basins and config.n_basins > ds.sizes["basin"]:
         raise ValueError(f"n_basins={config.n_basins} but only {ds.sizes['basin']} basins have complete forcing and "

@@ -348,7 +348,7 @@ def save_surrogate(surrogate: LSTMSurrogate, path) -> None:
 
 def load_surrogate(path) -> LSTMSurrogate:
     """Inverse of :func:`save_surrogate`."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
     sd = state["state_dict"]
     sur = LSTMSurrogate(
         ParameterTable([ParameterSpec(*p) for p in state["parameters"]]), state["forcing_names"],

@@ -512,7 +512,7 @@ class GapFillModel:
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "auto") -> "GapFillModel":
-        state = torch.load(Path(path), map_location="cpu", weights_only=False)
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
         if state.get("format") != "dplrepro.GapFillModel":
             raise DataFormatError(f"{path} is not a saved GapFillModel (format {state.get('format')!r})")
         cfg = state["config"]

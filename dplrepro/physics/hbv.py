@@ -164,6 +164,9 @@ class HBV(nn.Module):
         eager (with a logged warning) if compiling fails. ``False``: eager. ``"auto"``
         (default): fused when the forcing is on a CUDA device, eager on the CPU. See
         ``benchmarks/bench_hbv.py`` for the measured effect on each machine.
+    check_values: refuse non-finite forcing, negative precipitation or PET and parameters
+        outside their bounds (:func:`~dplrepro.physics.parameters.check_model_inputs`) with an
+        error naming them (default); ``False`` skips these checks, for experts.
 
     ``forward(forcing, params)`` -> ``dict[str, Tensor[time - warmup, site]]`` with keys
     :attr:`OUTPUTS`; ``forward(..., return_states=True)`` -> ``(fluxes, states)`` with
@@ -189,8 +192,10 @@ class HBV(nn.Module):
         uh_length: int = DEFAULT_UH_LENGTH,
         initial_storage: float = 0.001,
         compiled: bool | str = "auto",
+        check_values: bool = True,
     ) -> None:
         super().__init__()
+        self.check_values = bool(check_values)
         if int(nmul) < 1:
             raise ValueError(f"nmul must be >= 1, got {nmul}")
         if int(warmup) < 0:
@@ -236,7 +241,7 @@ class HBV(nn.Module):
     def _check_inputs(self, forcing: Mapping[str, torch.Tensor], params: Mapping[str, torch.Tensor]):
         return check_model_inputs("HBV", forcing, _FORCING, params, self.parameter_table, warmup=self.warmup,
                                   dynamic=self.dynamic, components=(self.nmul,), fixed=(),
-                                  description=self.extra_repr())
+                                  description=self.extra_repr(), check_values=self.check_values)
 
     # ------------------------------------------------------------------ model
     def forward(

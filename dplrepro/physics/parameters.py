@@ -165,6 +165,7 @@ def check_model_inputs(
     components: tuple[int, ...] = (),
     fixed: Iterable[str] = (),
     description: str = "",
+    check_values: bool = True,
 ) -> tuple[int, int]:
     """Validate a process model's ``forcing`` and ``params``; return ``(n_time, n_site)``.
 
@@ -173,6 +174,9 @@ def check_model_inputs(
     ``warmup``; parameters must be exactly ``table``'s names, static ones shaped
     ``[site, *components]`` and ``dynamic`` ones ``[time, site, *components]``, on the
     forcing's dtype and device. ``fixed`` names (not in ``table``) are explained when passed.
+    With ``check_values`` (the default; experts may opt out) every forcing must be finite,
+    precipitation and PET (``prcp``, ``pet``) non-negative, and every parameter finite and
+    within its bounds in ``table`` (to a rounding tolerance of 1e-5 of its span).
     """
     missing = [k for k in forcing_names if k not in forcing]
     if missing:
@@ -211,4 +215,35 @@ def check_model_inputs(
             raise ValueError(f"parameter {name} is {kind}: expected shape {want}, got {tuple(p.shape)}")
         if p.dtype != prcp.dtype or p.device != prcp.device:
             raise TypeError(f"parameter {name} is {p.dtype} on {p.device}; forcing is {prcp.dtype} on {prcp.device}")
+    if check_values:
+        _check_values(model, forcing, forcing_names, params, table)
     return n_time, n_site
+
+
+def _first_bad(bad: torch.Tensor, values: torch.Tensor, dims: Sequence[str]) -> str:
+    where = [int(i) for i in torch.nonzero(bad)[0]]
+    return ", ".join(f"{d} {i}" for d, i in zip(dims, where)) + f": {float(values[tuple(where)]):.4g}"
+
+
+def _check_values(model: str, forcing: Mapping[str, torch.Tensor], forcing_names: Sequence[str],
+                  params: Mapping[str, torch.Tensor], table: ParameterTable) -> None:
+    """Refuse non-finite forcing, negative precipitation/PET and parameters outside their bounds,
+    naming the input, how many values and the first one (see :func:`check_model_inputs`)."""
+    opt_out = f" (pass check_values=False to {model} to run it anyway)"
+    for k in forcing_names:
+        f = forcing[k].detach()
+        bad = ~torch.isfinite(f)
+        if k in ("prcp", "pet"):
+            bad |= f < 0
+        if bool(bad.any()):
+            what = "non-finite or negative" if k in ("prcp", "pet") else "non-finite"
+            raise ValueError(f"{model}: forcing {k!r} has {int(bad.sum())} {what} value(s) ({_first_bad(bad, f, ('time', 'site', 'component'))}); "
+                             f"fill or drop them before running the model{opt_out}")
+    for spec in table:
+        p = params[spec.name].detach()
+        tolerance = 1e-5 * spec.span
+        bad = ~torch.isfinite(p) | (p < spec.low - tolerance) | (p > spec.high + tolerance)
+        if bool(bad.any()):
+            dims = ("site", "component") if p.dim() <= 2 else ("time", "site", "component")
+            raise ValueError(f"{model}: parameter {spec.name} has {int(bad.sum())} value(s) outside its bounds "
+                             f"[{spec.low:g}, {spec.high:g}] {spec.unit} ({_first_bad(bad, p, dims)}){opt_out}")

@@ -318,6 +318,9 @@ class VICStyle(nn.Module):
         docstring) or ``"vic"`` (VIC's wilting/critical-point form, step 3b).
     root_fractions: with ``et_stress="vic"``, the fraction of roots (-) in layers 1, 2, 3
         (non-negative, summing to 1); ignored (and must stay at its default) otherwise.
+    check_values: refuse non-finite forcing, negative precipitation or PET and parameters
+        outside their bounds (:func:`~dplrepro.physics.parameters.check_model_inputs`) with an
+        error naming them (default); ``False`` skips these checks, for experts.
 
     ``forward(forcing, params)`` -> ``dict[str, Tensor[time - warmup, site]]`` with keys
     :attr:`outputs` (:attr:`OUTPUTS`, plus ``beta`` with ``et_stress="vic"``); ``forward(..., return_states=True)`` -> ``(fluxes, states)`` with
@@ -347,8 +350,10 @@ class VICStyle(nn.Module):
         compiled: bool | str = "auto",
         et_stress: str = "linear",
         root_fractions: Sequence[float] = DEFAULT_ROOT_FRACTIONS,
+        check_values: bool = True,
     ) -> None:
         super().__init__()
+        self.check_values = bool(check_values)
         if et_stress not in ET_STRESS_FORMS:
             raise ValueError(f"et_stress must be one of {ET_STRESS_FORMS}, got {et_stress!r}")
         roots = tuple(float(r) for r in root_fractions)
@@ -421,7 +426,7 @@ class VICStyle(nn.Module):
     def _check_inputs(self, forcing: Mapping[str, torch.Tensor], params: Mapping[str, torch.Tensor]):
         return check_model_inputs("VICStyle", forcing, _FORCING, params, self.parameter_table, warmup=self.warmup,
                                   dynamic=self.dynamic, components=(), fixed=self.fixed,
-                                  description=self.extra_repr())
+                                  description=self.extra_repr(), check_values=self.check_values)
 
     # ------------------------------------------------------------------ model
     def forward(
